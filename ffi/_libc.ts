@@ -1,0 +1,109 @@
+/**
+ * The one and only `Deno.dlopen` of tinyo: the libc symbols the runtime uses.
+ *
+ * Every call here is synchronous on purpose. Namespaces, the current
+ * directory and errno are per thread, and `nonblocking: true` would run the
+ * call on another thread (see shared/docs/PLATFORM.md).
+ *
+ * This file is private to `ffi/`; everything else goes through the typed
+ * wrappers in `ffi/syscalls.ts`.
+ *
+ * @module
+ */
+
+const symbols = {
+  // int *__errno_location(void);
+  __errno_location: { parameters: [], result: "pointer" },
+  // char *strerror(int errnum);
+  strerror: { parameters: ["i32"], result: "pointer" },
+
+  // int unshare(int flags);
+  unshare: { parameters: ["i32"], result: "i32" },
+  // int setns(int fd, int nstype);
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // int open(const char *path, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+  // int pipe2(int fds[2], int flags);
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int dup(int fd);
+  dup: { parameters: ["i32"], result: "i32" },
+  // int fcntl(int fd, int cmd, long arg);
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+
+  // int mount(const char *src, const char *target, const char *fstype,
+  //           unsigned long flags, const void *data);
+  mount: {
+    parameters: ["buffer", "buffer", "buffer", "u64", "buffer"],
+    result: "i32",
+  },
+  // int umount2(const char *target, int flags);
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  // long syscall(SYS_pivot_root, const char *new_root, const char *put_old);
+  // glibc has no pivot_root() wrapper, so it goes through syscall(2).
+  pivot_root: {
+    name: "syscall",
+    parameters: ["i64", "buffer", "buffer"],
+    result: "i64",
+  },
+  // int sethostname(const char *name, size_t len);
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  // int mknod(const char *path, mode_t mode, dev_t dev);
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+  // int chdir(const char *path);
+  chdir: { parameters: ["buffer"], result: "i32" },
+  // int lchown(const char *path, uid_t owner, gid_t group);
+  lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  // int utimensat(int dirfd, const char *path,
+  //               const struct timespec times[2], int flags);
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+
+  // int execve(const char *path, char *const argv[], char *const envp[]);
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  // int prctl(int option, unsigned long arg2, arg3, arg4, arg5);
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // pid_t getpid(void);
+  getpid: { parameters: [], result: "i32" },
+  // int kill(pid_t pid, int sig);
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // long syscall(SYS_rt_sigaction, int sig, const struct kernel_sigaction *act,
+  //              struct kernel_sigaction *oact, size_t sigsetsize);
+  // Raw, because glibc's sigaction() refuses the signals it reserves (32, 33).
+  rt_sigaction: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "buffer", "i64"],
+    result: "i64",
+  },
+  // int sigprocmask(int how, const sigset_t *set, sigset_t *oldset);
+  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int setuid(uid_t uid); int setgid(gid_t gid);
+  setuid: { parameters: ["u32"], result: "i32" },
+  setgid: { parameters: ["u32"], result: "i32" },
+  // int setgroups(size_t size, const gid_t *list);
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" },
+  // int setrlimit(int resource, const struct rlimit *rlim);
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+
+  // int socket(int domain, int type, int protocol);
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, void *arg);
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+function load(): Deno.DynamicLibrary<typeof symbols> {
+  try {
+    return Deno.dlopen("libc.so.6", symbols);
+  } catch (err) {
+    throw new Error("Cannot load libc.so.6: tinyo needs a glibc Linux host", {
+      cause: err,
+    });
+  }
+}
+
+/** The bound libc symbols. Private to `ffi/`. */
+export const libc: Deno.DynamicLibrary<typeof symbols>["symbols"] = load().symbols;

@@ -1,0 +1,267 @@
+/**
+ * One thin, typed wrapper per libc call tinyo makes. Each wrapper makes the
+ * call, and when it fails reads errno as its very next action and throws a
+ * `SyscallError` naming the call, the errno and the path involved. No
+ * pointers cross this module's boundary: arguments are strings, numbers,
+ * bigints and byte arrays; file descriptors are plain numbers.
+ *
+ * Policy (what to mount, in which order, what to retry) lives in `runtime/`.
+ *
+ * @module
+ */
+
+import { libc } from "./_libc.ts";
+import { cString, CStringArray } from "./cstring.ts";
+import { lastErrno, SyscallError } from "./errno.ts";
+import { AT, F, NET, SYS } from "./constants.ts";
+
+function fail(syscall: string, path?: string, dest?: string): never {
+  const errno = lastErrno();
+  throw new SyscallError({
+    syscall,
+    errno,
+    ...(path === undefined ? {} : { path }),
+    ...(dest === undefined ? {} : { dest }),
+  });
+}
+
+/** unshare(2): moves the calling thread into new namespaces. */
+export function unshare(flags: number): void {
+  if (libc.unshare(flags) !== 0) fail("unshare", `0x${flags.toString(16)}`);
+}
+
+/** setns(2): joins the namespace behind `fd` (a /proc/PID/ns/* file). */
+export function setns(fd: number, nstype: number, what = `fd ${fd}`): void {
+  if (libc.setns(fd, nstype) !== 0) fail("setns", what);
+}
+
+/** open(2): returns a raw file descriptor (close it with `close`). */
+export function open(path: string, flags: number, mode = 0): number {
+  const fd = libc.open(cString(path, "path"), flags, mode);
+  if (fd < 0) fail("open", path);
+  return fd;
+}
+
+/** close(2). */
+export function close(fd: number): void {
+  if (libc.close(fd) !== 0) fail("close", `fd ${fd}`);
+}
+
+/** pipe2(2): returns `[readFd, writeFd]`. */
+export function pipe2(flags: number): [number, number] {
+  const fds = new Int32Array(2);
+  if (libc.pipe2(new Uint8Array(fds.buffer), flags) !== 0) fail("pipe2");
+  return [fds[0]!, fds[1]!];
+}
+
+/** dup(2): the copy has FD_CLOEXEC clear, so children inherit it. */
+export function dup(fd: number): number {
+  const copy = libc.dup(fd);
+  if (copy < 0) fail("dup", `fd ${fd}`);
+  return copy;
+}
+
+/** Sets or clears FD_CLOEXEC on `fd` (fcntl(2) F_SETFD). */
+export function setCloexec(fd: number, on: boolean): void {
+  if (libc.fcntl(fd, F.SETFD, on ? BigInt(F.FD_CLOEXEC) : 0n) !== 0) fail("fcntl", `fd ${fd}`);
+}
+
+/** read(2) into `buf`; returns the byte count (0 at end of file). Retries EINTR. */
+export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
+  for (;;) {
+    const n = libc.read(fd, buf, BigInt(buf.byteLength));
+    if (n >= 0) return Number(n);
+    if (lastErrno() !== 4) fail("read", `fd ${fd}`);
+  }
+}
+
+/** write(2) of all of `data`. Retries EINTR and short writes. */
+export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
+  let off = 0;
+  while (off < data.byteLength) {
+    const part = data.subarray(off);
+    const n = libc.write(fd, part, BigInt(part.byteLength));
+    if (n < 0) {
+      if (lastErrno() === 4) continue;
+      fail("write", `fd ${fd}`);
+    }
+    off += Number(n);
+  }
+}
+
+/** Options of `mount`: the filesystem type, flags and data string. */
+export interface MountOptions {
+  /** Filesystem type, e.g. `"proc"`; omit for bind, remount and propagation changes. */
+  fstype?: string;
+  /** `MS_*` flags. */
+  flags?: number;
+  /** Filesystem-specific options, e.g. `"mode=755,size=65536k"`. */
+  data?: string;
+}
+
+/** mount(2) of `source` on `target`. */
+export function mount(source: string, target: string, options: MountOptions = {}): void {
+  const ret = libc.mount(
+    cString(source, "mount source"),
+    cString(target, "mount target"),
+    options.fstype === undefined ? null : cString(options.fstype, "filesystem type"),
+    BigInt(options.flags ?? 0),
+    options.data === undefined || options.data === "" ? null : cString(options.data, "mount data"),
+  );
+  if (ret !== 0) fail("mount", source, target);
+}
+
+/** umount2(2). */
+export function umount2(target: string, flags = 0): void {
+  if (libc.umount2(cString(target, "path"), flags) !== 0) fail("umount2", target);
+}
+
+/** pivot_root(2): makes `newRoot` the root and moves the old root to `putOld`. */
+export function pivotRoot(newRoot: string, putOld: string): void {
+  const ret = libc.pivot_root(BigInt(SYS.pivot_root), cString(newRoot, "path"), cString(putOld, "path"));
+  if (ret !== 0n) fail("pivot_root", newRoot, putOld);
+}
+
+/** sethostname(2). */
+export function sethostname(name: string): void {
+  const bytes = cString(name, "hostname");
+  if (libc.sethostname(bytes, BigInt(bytes.byteLength - 1)) !== 0) fail("sethostname", name);
+}
+
+/** mknod(2): `mode` includes the file type bits (`S_IF.CHR`, ...). */
+export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) |
+    (BigInt(minor & ~0xff) << 12n) | (BigInt(major & ~0xfff) << 32n);
+  if (libc.mknod(cString(path, "path"), mode, dev) !== 0) fail("mknod", path);
+}
+
+/** chdir(2) for the calling thread's filesystem context. */
+export function chdir(path: string): void {
+  if (libc.chdir(cString(path, "path")) !== 0) fail("chdir", path);
+}
+
+/** lchown(2): changes ownership without following a final symlink. */
+export function lchown(path: string, uid: number, gid: number): void {
+  if (libc.lchown(cString(path, "path"), uid, gid) !== 0) fail("lchown", path);
+}
+
+/**
+ * Sets access and modification times of `path` in whole seconds, without
+ * following a final symlink (utimensat(2) with AT_SYMLINK_NOFOLLOW).
+ */
+export function lutimes(path: string, atime: number, mtime: number): void {
+  const times = new BigInt64Array([BigInt(atime), 0n, BigInt(mtime), 0n]);
+  const ret = libc.utimensat(
+    AT.FDCWD,
+    cString(path, "path"),
+    new Uint8Array(times.buffer),
+    AT.SYMLINK_NOFOLLOW,
+  );
+  if (ret !== 0) fail("utimensat", path);
+}
+
+/**
+ * execve(2): replaces the process image. Only returns by throwing.
+ *
+ * @throws {SyscallError} ENOENT, EACCES, ENOEXEC, ...
+ */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  const args = new CStringArray(argv, "argument");
+  const envp = new CStringArray(env, "environment variable");
+  libc.execve(cString(path, "path"), args.buffer, envp.buffer);
+  fail("execve", path);
+}
+
+/** prctl(2) with one argument. */
+export function prctl(option: number, arg: number): void {
+  if (libc.prctl(option, BigInt(arg), 0n, 0n, 0n) !== 0) fail("prctl", `${option}`);
+}
+
+/** getpid(2). */
+export function getpid(): number {
+  return libc.getpid();
+}
+
+/** kill(2). */
+export function kill(pid: number, signal: number): void {
+  if (libc.kill(pid, signal) !== 0) fail("kill", `pid ${pid}`);
+}
+
+/**
+ * Restores the default action of every signal that is ignored (SIG_IGN
+ * survives execve(2); Deno ignores SIGPIPE and glibc signal 32). Raw
+ * rt_sigaction(2), since glibc refuses its reserved signals.
+ */
+export function resetIgnoredSignals(): void {
+  const old = new BigUint64Array(4);
+  const dfl = new BigUint64Array(4);
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    if (
+      libc.rt_sigaction(BigInt(SYS.rt_sigaction), BigInt(sig), null, new Uint8Array(old.buffer), 8n) !== 0n
+    ) {
+      continue;
+    }
+    if (old[0] !== 1n) continue; // SIG_IGN is 1
+    if (
+      libc.rt_sigaction(BigInt(SYS.rt_sigaction), BigInt(sig), new Uint8Array(dfl.buffer), null, 8n) !== 0n
+    ) {
+      fail("rt_sigaction", `${sig}`);
+    }
+  }
+}
+
+/** Unblocks every signal for the calling thread (sigprocmask(2) SIG_SETMASK, empty set). */
+export function unblockAllSignals(): void {
+  const empty = new Uint8Array(128);
+  if (libc.sigprocmask(2, empty, null) !== 0) fail("sigprocmask");
+}
+
+/** setgroups(2). */
+export function setgroups(gids: readonly number[]): void {
+  const list = new Uint32Array(gids);
+  if (libc.setgroups(BigInt(gids.length), new Uint8Array(list.buffer)) !== 0) {
+    fail("setgroups", gids.join(","));
+  }
+}
+
+/** setgid(2). */
+export function setgid(gid: number): void {
+  if (libc.setgid(gid) !== 0) fail("setgid", `${gid}`);
+}
+
+/** setuid(2). */
+export function setuid(uid: number): void {
+  if (libc.setuid(uid) !== 0) fail("setuid", `${uid}`);
+}
+
+/** setrlimit(2); `-1` stands for RLIM_INFINITY. */
+export function setrlimit(resource: number, soft: number, hard: number): void {
+  const lim = new BigUint64Array([
+    soft < 0 ? 0xffffffffffffffffn : BigInt(soft),
+    hard < 0 ? 0xffffffffffffffffn : BigInt(hard),
+  ]);
+  if (libc.setrlimit(resource, new Uint8Array(lim.buffer)) !== 0) fail("setrlimit", `${resource}`);
+}
+
+/**
+ * Sets the IFF_UP flag of a network interface (ioctl SIOCGIFFLAGS and
+ * SIOCSIFFLAGS on an AF_INET datagram socket), like `ip link set NAME up`.
+ */
+export function linkUp(name: string): void {
+  const sock = libc.socket(NET.AF_INET, NET.SOCK_DGRAM | NET.SOCK_CLOEXEC, 0);
+  if (sock < 0) fail("socket", "AF_INET");
+  try {
+    // struct ifreq: char ifr_name[16]; short ifr_flags; (padded to 40 bytes)
+    const ifr = new Uint8Array(40);
+    const name8 = cString(name, "interface name");
+    if (name8.byteLength > 16) throw new TypeError(`Cannot bring up "${name}": interface name too long`);
+    ifr.set(name8);
+    if (libc.ioctl(sock, BigInt(NET.SIOCGIFFLAGS), ifr) !== 0) fail("ioctl(SIOCGIFFLAGS)", name);
+    const view = new DataView(ifr.buffer);
+    view.setInt16(16, view.getInt16(16, true) | NET.IFF_UP, true);
+    if (libc.ioctl(sock, BigInt(NET.SIOCSIFFLAGS), ifr) !== 0) fail("ioctl(SIOCSIFFLAGS)", name);
+  } finally {
+    libc.close(sock);
+  }
+}

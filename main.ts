@@ -1,0 +1,28 @@
+/**
+ * tinyo's entry point. `tinyo init` (the container's first process, see
+ * runtime/init.ts) is dispatched before anything else is loaded, to keep the
+ * path every container start runs short. Everything else goes to the CLI.
+ *
+ * This is the only place that turns errors into exit codes and prints them:
+ * one line on stderr, `tinyo: <message>`.
+ *
+ * @module
+ */
+
+if (Deno.args[0] === "init") {
+  const { initMain } = await import("./runtime/init.ts");
+  initMain();
+}
+
+const { cliMain } = await import("./runtime/cli/main.ts");
+const { exitCodeOf } = await import("./runtime/errors.ts");
+let code: number;
+try {
+  code = await cliMain(Deno.args);
+} catch (err) {
+  const message = err instanceof Error ? err.message : String(err);
+  // deno-lint-ignore no-console
+  console.error(message.startsWith("tinyo") ? message : `tinyo: ${message}`);
+  code = exitCodeOf(err);
+}
+Deno.exit(code);

@@ -1,0 +1,118 @@
+/**
+ * The image cache: unpacked rootfs trees keyed by the sha256 of the tarball
+ * they came from, so the same tarball is unpacked once whatever its path.
+ *
+ *     <imagesDir>/<sha256>/rootfs      the unpacked tree (never written to:
+ *                                      containers get an overlay on top)
+ *     <imagesDir>/<sha256>/image.json  where it came from, sizes, when
+ *
+ * Unpacking goes to `<imagesDir>/.tmp-<pid>-<random>` and is renamed into
+ * place only when complete; a failed unpack removes its temporary directory.
+ * Two processes unpacking the same tarball at once both finish, and the
+ * second rename loses harmlessly: no lock needed, never a half tree.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { untar, UntarError, type UntarOptions } from "./untar.ts";
+
+/** An image in the cache. */
+export interface CachedImage {
+  sha256: string;
+  /** The unpacked root filesystem. */
+  rootfs: string;
+  /** True when this call unpacked it (false: it was cached). */
+  unpacked: boolean;
+}
+
+/** Metadata stored beside an unpacked image. */
+export interface ImageMeta {
+  sha256: string;
+  source: string;
+  entries: number;
+  bytes: number;
+  unpackedAt: string;
+}
+
+/** The sha256 of a file, hex, read in a stream. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Returns the cached rootfs of `tarball`, unpacking it first if needed.
+ *
+ * @throws {UntarError} for a corrupt or hostile tarball (nothing is cached).
+ */
+export async function ensureImage(
+  imagesDir: string,
+  tarball: string,
+  options: UntarOptions = {},
+): Promise<CachedImage> {
+  const sha256 = await sha256File(tarball);
+  const dir = `${imagesDir}/${sha256}`;
+  if (exists(`${dir}/image.json`)) return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
+  Deno.mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
+  const tmp = `${imagesDir}/.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.mkdirSync(`${tmp}/rootfs`, { recursive: true, mode: 0o755 });
+  try {
+    const file = await Deno.open(tarball, { read: true });
+    const result = await untar(file.readable, `${tmp}/rootfs`, options);
+    const meta: ImageMeta = {
+      sha256,
+      source: tarball,
+      entries: result.entries,
+      bytes: result.bytes,
+      unpackedAt: new Date().toISOString(),
+    };
+    Deno.writeTextFileSync(`${tmp}/image.json`, JSON.stringify(meta, null, 2) + "\n");
+    try {
+      Deno.renameSync(tmp, dir);
+    } catch (err) {
+      // Another process finished the same image first: use theirs.
+      if (!exists(`${dir}/image.json`)) throw err;
+      Deno.removeSync(tmp, { recursive: true });
+      return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
+    }
+    return { sha256, rootfs: `${dir}/rootfs`, unpacked: true };
+  } catch (err) {
+    Deno.removeSync(tmp, { recursive: true });
+    throw err;
+  }
+}
+
+/** Removes temporary unpack directories whose process is gone. */
+export function cleanTemporaryImages(imagesDir: string): void {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(imagesDir)].map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.tmp-(\d+)-/.exec(name);
+    if (m === null) continue;
+    let alive = true;
+    try {
+      Deno.statSync(`/proc/${m[1]}`);
+    } catch {
+      alive = false;
+    }
+    if (!alive) Deno.removeSync(`${imagesDir}/${name}`, { recursive: true });
+  }
+}
+
+export { UntarError };

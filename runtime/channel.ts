@@ -1,0 +1,77 @@
+/**
+ * The init → runtime sync channel: one pipe, JSON lines.
+ *
+ * The runtime makes the pipe and hands its write end to the init (an
+ * inherited fd whose number is in TINYO_SYNC_FD). The init marks it
+ * close-on-exec at once, so:
+ *
+ * - sync 1 (init → runtime): `{"type":"exec"}` right before execve(2);
+ * - sync 2 (init → runtime): `{"type":"error",...}` when set-up or exec fails;
+ *   the init then exits with the error's exit code;
+ * - end of file: the init is gone, or execve succeeded (the pipe is
+ *   close-on-exec). "exec" and no error means the command is running;
+ *   no message at all means the init died before reaching exec.
+ *
+ * @module
+ */
+
+import { processCalls } from "./syscalls.ts";
+import { TinyoError } from "./errors.ts";
+
+/** A message the init sends to the runtime. */
+export type InitMessage = { type: "exec" } | { type: "error"; message: string; exitCode: number };
+
+/** What the runtime learnt from the init. */
+export interface InitOutcome {
+  /** The init reached execve. */
+  execed: boolean;
+  /** The init failed (set-up or execve), with the exit code to end with. */
+  error?: { message: string; exitCode: number };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Init side: sends one message (best effort: the runtime may be gone). */
+export function sendToRuntime(fd: number, msg: InitMessage): void {
+  try {
+    processCalls.writeAll(fd, encoder.encode(JSON.stringify(msg) + "\n"));
+  } catch {
+    // The runtime died (EPIPE); the error is also printed on stderr by the init.
+  }
+}
+
+/**
+ * Runtime side: blocks until the init either reports an error or execs the
+ * command (end of file). Closes `fd`.
+ */
+export function waitForInit(fd: number): InitOutcome {
+  const chunks: string[] = [];
+  const buf = new Uint8Array(4096);
+  try {
+    for (;;) {
+      const n = processCalls.read(fd, buf);
+      if (n === 0) break;
+      chunks.push(decoder.decode(buf.subarray(0, n), { stream: true }));
+    }
+  } finally {
+    processCalls.close(fd);
+  }
+  const outcome: InitOutcome = { execed: false };
+  for (const line of chunks.join("").split("\n")) {
+    if (line.trim() === "") continue;
+    let msg: InitMessage;
+    try {
+      msg = JSON.parse(line) as InitMessage;
+    } catch {
+      throw new TinyoError(
+        `Container init sent an unreadable message: ${JSON.stringify(line.slice(0, 200))}`,
+      );
+    }
+    if (msg.type === "exec") outcome.execed = true;
+    else if (msg.type === "error") {
+      outcome.error = { message: String(msg.message), exitCode: Number(msg.exitCode) };
+    }
+  }
+  return outcome;
+}

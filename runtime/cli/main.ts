@@ -1,0 +1,65 @@
+/**
+ * The `tinyo` command line: global options, then one verb.
+ *
+ * @module
+ */
+
+import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
+import { UsageError } from "../errors.ts";
+import { resolveLayout } from "../state.ts";
+import { runCommand } from "./run.ts";
+
+/** tinyo's version. */
+export const VERSION = "0.1.0";
+
+const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  {
+    long: "root",
+    value: true,
+    arg: "DIR",
+    help: "Keep images, containers and state under DIR (env TINYO_ROOT)",
+  },
+  { long: "help", help: "Show this help" },
+  { long: "version", help: "Show the version" },
+];
+
+/** Top-level help. */
+export const MAIN_HELP = `Usage: tinyo [OPTIONS] COMMAND
+
+A Linux container runtime in TypeScript on Deno.
+
+Commands:
+  run        Run a command in a new container
+  version    Show the version
+
+Options:
+${formatOptions(GLOBAL_OPTIONS)}
+
+Run 'tinyo COMMAND --help' for a command's options.`;
+
+/** Runs the CLI and returns the exit code. Errors propagate to main.ts. */
+export async function cliMain(argv: readonly string[]): Promise<number> {
+  const p = parseArgs(argv, GLOBAL_OPTIONS, "");
+  if (p.flags.has("version")) {
+    // deno-lint-ignore no-console
+    console.log(`tinyo version ${VERSION}`);
+    return 0;
+  }
+  const [verb, ...rest] = p.rest;
+  if (p.flags.has("help") || verb === undefined || verb === "help") {
+    // deno-lint-ignore no-console
+    console.log(MAIN_HELP);
+    return verb === undefined && !p.flags.has("help") ? 125 : 0;
+  }
+  const layout = resolveLayout(p.values.get("root")?.at(-1) ?? Deno.env.get("TINYO_ROOT"));
+  switch (verb) {
+    case "run":
+      return await runCommand(layout, rest);
+    case "version":
+      // deno-lint-ignore no-console
+      console.log(`tinyo version ${VERSION}`);
+      return 0;
+    default:
+      throw new UsageError(`tinyo: unknown command "${verb}" (see 'tinyo --help')`);
+  }
+}

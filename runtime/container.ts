@@ -1,0 +1,144 @@
+/**
+ * `tinyo run`, end to end, on the runtime side: resolve the image, prepare
+ * the container's directory and spec, spawn the init in a new PID namespace,
+ * forward signals, wait, report the exit status, and clean up.
+ *
+ * @module
+ */
+
+import { resolveRootfs, RootfsError } from "../rootfs/mod.ts";
+import { collectGarbage, type Layout, newRecord, removeContainer, writeRecord } from "./state.ts";
+import { buildRunSpec, hostsFile, type RunOptions } from "./run_spec.ts";
+import { validateSpec } from "./spec.ts";
+import { spawnInit } from "./spawn.ts";
+import { type InitOutcome, waitForInit } from "./channel.ts";
+import { ImageError, TinyoError } from "./errors.ts";
+import type { InitBootstrap } from "./init.ts";
+import { processStartTime } from "./proc.ts";
+import { type SignalName, SIGNALS } from "./syscalls.ts";
+
+/** Signals forwarded from tinyo to the container's PID 1. */
+export const FORWARDED_SIGNALS: readonly SignalName[] = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+];
+
+/** Refuses to go on without root, with the fix in the message. */
+export function requireRoot(command: string): void {
+  if (Deno.uid() !== 0) {
+    throw new TinyoError(
+      `tinyo ${command} needs root to create namespaces and mounts (try: sudo tinyo ${command} ...)`,
+    );
+  }
+}
+
+/** A fresh container id: 64 hex digits, like docker's. */
+export function newContainerId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The exit code for a finished process: its own, or 128+N when signal N killed it. */
+export function exitCodeFromStatus(status: Deno.CommandStatus): number {
+  if (status.signal !== null) return 128 + (SIGNALS[status.signal as SignalName] ?? 0);
+  return status.code;
+}
+
+function hostResolvConf(): string {
+  try {
+    return Deno.readTextFileSync("/etc/resolv.conf");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Runs a container in the foreground and returns the command's exit code.
+ * Whatever happens, the container's directory and record are removed.
+ */
+export async function runContainer(layout: Layout, opts: RunOptions): Promise<number> {
+  requireRoot("run");
+  collectGarbage(layout);
+  let image;
+  try {
+    image = await resolveRootfs(opts.image, layout.imagesDir);
+  } catch (err) {
+    if (err instanceof RootfsError) throw new ImageError(err.message);
+    throw err;
+  }
+
+  const id = newContainerId();
+  const dir = `${layout.containersDir}/${id}`;
+  // The record goes first: if we die after this, the next tinyo cleans up.
+  writeRecord(layout, newRecord(id, dir));
+  const removeSignals: (() => void)[] = [];
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const overlay = image.kind === "image" || !opts.rootfsRw;
+    const rootfs = overlay ? `${dir}/rootfs` : image.rootfs;
+    if (overlay) {
+      for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`, { mode: 0o755 });
+    }
+    const etc = { hostname: `${dir}/hostname`, hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf` };
+    const spec = validateSpec(buildRunSpec(opts, { id, rootfs, etc, hostEnv: (k) => Deno.env.get(k) }));
+    Deno.writeTextFileSync(etc.hostname, `${spec.hostname}\n`);
+    Deno.writeTextFileSync(etc.hosts, hostsFile(spec.hostname!));
+    Deno.writeTextFileSync(etc.resolvConf, hostResolvConf());
+    Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
+    const boot: InitBootstrap = {
+      bundle: dir,
+      ...(overlay
+        ? { rootfs: { lower: [image.rootfs], upper: `${dir}/upper`, work: `${dir}/work` } }
+        : { rootfs: { lower: [image.rootfs] } }),
+    };
+
+    // Signals that arrive while the init starts are forwarded once it exists.
+    let target: Deno.ChildProcess | undefined;
+    for (const sig of FORWARDED_SIGNALS) {
+      const handler = (): void => {
+        try {
+          target?.kill(sig);
+        } catch {
+          // The container already ended.
+        }
+      };
+      Deno.addSignalListener(sig, handler);
+      removeSignals.push(() => Deno.removeSignalListener(sig, handler));
+    }
+
+    const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace: true });
+    target = init.child;
+    const startTime = processStartTime(init.child.pid);
+    writeRecord(layout, {
+      ...newRecord(id, dir),
+      status: "running",
+      pid: init.child.pid,
+      ...(startTime === undefined ? {} : { pidStartTime: startTime }),
+    });
+    let failure: InitOutcome;
+    try {
+      failure = waitForInit(init.syncFd);
+    } catch (err) {
+      init.child.kill("SIGKILL");
+      await init.child.status;
+      throw err;
+    }
+    const status = await init.child.status;
+    if (failure.error !== undefined) {
+      throw new TinyoError(failure.error.message, { exitCode: failure.error.exitCode });
+    }
+    if (!failure.execed) {
+      throw new TinyoError(
+        `Container init ended before starting the command (exit status ${exitCodeFromStatus(status)})`,
+      );
+    }
+    return exitCodeFromStatus(status);
+  } finally {
+    for (const remove of removeSignals) remove();
+    removeContainer(layout, id);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The container's init: tinyo re-executed as PID 1 of the new PID namespace
+ * (see runtime/spawn.ts for how it gets there). It sets the container up on
+ * its main thread with synchronous calls only, then execs the command, which
+ * replaces it: only the main thread survives exec, so its per-thread
+ * namespaces become the whole process's.
+ *
+ * Keep this module's imports small: it runs on every container start.
+ *
+ * The steps, in order (each ordering constraint explained where it matters):
+ *  1. parent-death signal, so the container dies with a SIGKILLed runtime
+ *  2. namespaces (join, then create)
+ *  3. hostname, loopback up
+ *  4. host mounts private, rootfs mount (overlay or bind)
+ *  5. spec mounts under the rootfs, device nodes in /dev
+ *  6. pivot_root into the rootfs, old root detached
+ *  7. masked and read-only paths, working directory, read-only root
+ *  8. rlimits, groups, gid, uid
+ *  9. resolve the command in the container's PATH, reset signals, execve
+ *
+ * @module
+ */
+
+import type { Spec } from "./spec.ts";
+import { loadSpec } from "./spec.ts";
+import { applyNamespaces, planNamespaces } from "./namespaces.ts";
+import { applyMount, maskPath, mountRootfs, readonlyPath, type RootfsSource } from "./mounts.ts";
+import { createDevices } from "./devices.ts";
+import { pivotInto } from "./pivot.ts";
+import { envValue, execError, lookPath } from "./exec_path.ts";
+import { ConfigError, exitCodeOf } from "./errors.ts";
+import { linuxSyscalls, MS, PR, processCalls, RLIMIT, SIGNALS, type Syscalls } from "./syscalls.ts";
+import { sendToRuntime } from "./channel.ts";
+import { mkdirInRoot } from "./securejoin.ts";
+
+/** What the runtime hands the init, as JSON in TINYO_INIT. */
+export interface InitBootstrap {
+  /** The bundle directory holding config.json. */
+  bundle: string;
+  /** The host path of config.json (defaults to `<bundle>/config.json`). */
+  config?: string;
+  /** How to build the root mount; absent to bind `root.path` onto itself. */
+  rootfs?: RootfsSource;
+}
+
+/** What to execute once the container is set up. */
+export interface ExecPlan {
+  path: string;
+  argv: string[];
+  env: string[];
+}
+
+/** Resolves `root.path` against the bundle, as the spec says. */
+export function rootfsPath(spec: Spec, bundle: string): string {
+  const p = spec.root!.path;
+  return p.startsWith("/") ? p : `${bundle}/${p}`;
+}
+
+/** Steps 4–7: everything that builds the container's filesystem view. */
+export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap): void {
+  const rootfs = rootfsPath(spec, boot.bundle);
+  const propagation = spec.linux?.rootfsPropagation ?? "rprivate";
+  // 4. Make every host mount private (or slave) in our namespace first, so
+  // nothing we mount or unmount from here on propagates back to the host.
+  const propFlags = propagation.includes("slave")
+    ? MS.SLAVE
+    : propagation.includes("shared")
+    ? MS.SHARED
+    : MS.PRIVATE;
+  sys.mount("", "/", { flags: MS.REC | (propagation.includes("shared") ? MS.PRIVATE : propFlags) });
+  mountRootfs(sys, rootfs, boot.rootfs);
+
+  // 5. The spec's mounts, in order; /dev gets device nodes when it is a tmpfs.
+  let devIsTmpfs = false;
+  for (const m of spec.mounts ?? []) {
+    applyMount(sys, rootfs, m);
+    if (m.destination.replace(/\/+$/, "") === "/dev" && m.type === "tmpfs") devIsTmpfs = true;
+  }
+  if (devIsTmpfs) createDevices(sys, rootfs, spec.linux?.devices);
+
+  // The working directory must exist before the root may turn read-only.
+  const cwd = spec.process?.cwd ?? "/";
+  mkdirInRoot(rootfs, cwd);
+
+  // 6. pivot_root; from here on paths are the container's.
+  pivotInto(sys, rootfs);
+  if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
+
+  // 7. Masked and read-only paths, then the read-only root.
+  for (const p of spec.linux?.maskedPaths ?? []) maskPath(sys, p);
+  for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(sys, p);
+  if (spec.root?.readonly) sys.mount("", "/", { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC });
+  sys.chdir(cwd);
+}
+
+const RLIMIT_NAMES = RLIMIT as Readonly<Record<string, number>>;
+
+/** Step 8: resource limits, then the user identity (groups before ids). */
+export function applyIdentity(sys: Syscalls, spec: Spec): void {
+  for (const r of spec.process?.rlimits ?? []) {
+    const res = RLIMIT_NAMES[r.type.replace(/^RLIMIT_/, "")];
+    if (res === undefined) {
+      throw new ConfigError(`Invalid container configuration: unknown rlimit "${r.type}"`);
+    }
+    sys.setrlimit(res, r.soft, r.hard);
+  }
+  const user = spec.process?.user ?? { uid: 0, gid: 0 };
+  sys.setgroups(user.additionalGids ?? []);
+  sys.setgid(user.gid);
+  sys.setuid(user.uid);
+}
+
+/** Builds the exec plan: the command resolved in the container's PATH. */
+export function planExec(spec: Spec): ExecPlan {
+  const args = spec.process!.args;
+  const env = spec.process!.env ?? [];
+  return { path: lookPath(args[0]!, envValue(env, "PATH")), argv: args, env };
+}
+
+/** Steps 1–8 in order; returns what step 9 executes. */
+export function setupContainer(sys: Syscalls, spec: Spec, boot: InitBootstrap): ExecPlan {
+  if (spec.process === undefined) throw new ConfigError("Invalid container configuration: process: missing");
+  // 1. If the runtime is SIGKILLed, the kernel kills us, and with PID 1 gone
+  // the whole PID namespace (survives execve; see prctl(2)).
+  sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
+  // 2.
+  const nsPlan = planNamespaces(spec);
+  applyNamespaces(sys, nsPlan);
+  const creates = (type: string): boolean =>
+    spec.linux?.namespaces?.some((n) => n.type === type && n.path === undefined) ?? false;
+  // 3.
+  if (spec.hostname !== undefined && creates("uts")) sys.sethostname(spec.hostname);
+  if (creates("network")) sys.linkUp("lo");
+  // 4–7.
+  setupFilesystem(sys, spec, boot);
+  // The command is looked up while still root: PATH directories may be
+  // unreadable for the target user, exactly as with runc.
+  const plan = planExec(spec);
+  // 8.
+  applyIdentity(sys, spec);
+  return plan;
+}
+
+/** Step 9: hands the process over to the command. Never returns. */
+function execCommand(plan: ExecPlan, syncFd: number): never {
+  // Ignored signals and the signal mask survive execve (handled ones are
+  // reset by it): the command must not inherit Deno's.
+  processCalls.unblockAllSignals();
+  processCalls.resetIgnoredSignals();
+  if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
+  try {
+    return processCalls.execve(plan.path, plan.argv, plan.env);
+  } catch (err) {
+    throw execError(plan.argv[0]!.includes("/") ? plan.path : plan.argv[0]!, err);
+  }
+}
+
+/** The init's entry point (`tinyo init`). Exits the process on failure. */
+export function initMain(): never {
+  const syncFd = Number(Deno.env.get("TINYO_SYNC_FD") ?? "-1");
+  try {
+    // The sync pipe must close when the command starts (that is the signal).
+    if (syncFd >= 0) processCalls.setCloexec(syncFd, true);
+    const raw = Deno.env.get("TINYO_INIT");
+    if (raw === undefined) {
+      throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
+    }
+    const boot = JSON.parse(raw) as InitBootstrap;
+    const spec = loadSpec(boot.config ?? `${boot.bundle}/config.json`);
+    const plan = setupContainer(linuxSyscalls, spec, boot);
+    execCommand(plan, syncFd);
+  } catch (err) {
+    const exitCode = exitCodeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (syncFd >= 0) sendToRuntime(syncFd, { type: "error", message, exitCode });
+    else {
+      // deno-lint-ignore no-console
+      console.error(`tinyo: ${message}`);
+    }
+    Deno.exit(exitCode);
+  }
+}
