@@ -97,11 +97,11 @@ export async function runContainer(layout: Layout, opts: RunOptions): Promise<nu
     };
 
     // Signals that arrive while the init starts are forwarded once it exists.
-    let target: Deno.ChildProcess | undefined;
+    const forwardTo: { child?: Deno.ChildProcess } = {};
     for (const sig of FORWARDED_SIGNALS) {
       const handler = (): void => {
         try {
-          target?.kill(sig);
+          forwardTo.child?.kill(sig);
         } catch {
           // The container already ended.
         }
@@ -111,7 +111,7 @@ export async function runContainer(layout: Layout, opts: RunOptions): Promise<nu
     }
 
     const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace: true });
-    target = init.child;
+    forwardTo.child = init.child;
     const startTime = processStartTime(init.child.pid);
     writeRecord(layout, {
       ...newRecord(id, dir),

@@ -38,7 +38,7 @@ export interface Syscalls {
 /** The real implementation: libc through `ffi/`. */
 export const linuxSyscalls: Syscalls = {
   unshare: ffi.unshare,
-  setns(path, nstype) {
+  setns(path, nstype): void {
     const fd = ffi.open(path, ffi.O.RDONLY | ffi.O.CLOEXEC);
     try {
       ffi.setns(fd, nstype, path);
