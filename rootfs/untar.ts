@@ -351,7 +351,12 @@ class Extractor {
         lutimes(path, h.mtime, h.mtime);
         break;
       case "1": {
-        const targetParts = safeComponents(h.linkname);
+        let targetParts: string[];
+        try {
+          targetParts = safeComponents(h.linkname);
+        } catch {
+          throw new UntarError(`hardlink target "${h.linkname}" escapes the target directory`, h.name);
+        }
         if (targetParts.length === 0) throw new UntarError("hardlink to the target directory itself", h.name);
         const targetRel = targetParts.join("/");
         this.#parents(targetParts, h.name);

@@ -1,0 +1,116 @@
+/**
+ * A recording `Syscalls` for tests that need no root: one ordered call log,
+ * and failures injected on demand with the same `SyscallError` the real
+ * layer throws.
+ */
+
+import type { MountOptions, Syscalls } from "../../runtime/syscalls.ts";
+import { SyscallError } from "../../runtime/syscalls.ts";
+import { errnoNumber } from "../../ffi/errno.ts";
+
+/** One recorded call. */
+export type Call =
+  | { op: "unshare"; flags: number }
+  | { op: "setns"; path: string; nstype: number }
+  | { op: "mount"; source: string; target: string; fstype?: string; flags: number; data?: string }
+  | { op: "umount2"; target: string; flags: number }
+  | { op: "pivotRoot"; newRoot: string; putOld: string }
+  | { op: "chdir"; path: string }
+  | { op: "sethostname"; name: string }
+  | { op: "mknod"; path: string; mode: number; major: number; minor: number }
+  | { op: "lchown"; path: string; uid: number; gid: number }
+  | { op: "linkUp"; name: string }
+  | { op: "setrlimit"; resource: number; soft: number; hard: number }
+  | { op: "setgroups"; gids: number[] }
+  | { op: "setgid"; gid: number }
+  | { op: "setuid"; uid: number }
+  | { op: "prctl"; option: number; arg: number };
+
+interface Failure {
+  op: Call["op"];
+  code: string;
+  times: number;
+  when?: (call: Call) => boolean;
+}
+
+/** The fake. `calls` is the log; `failOn` injects errors. */
+export class FakeSyscalls implements Syscalls {
+  readonly calls: Call[] = [];
+  #failures: Failure[] = [];
+  /** When set, mknod creates a plain file at the path (so later steps find it). */
+  touchOnMknod = true;
+
+  /** Makes the next `times` calls of `op` (matching `when`) fail with errno `code`. */
+  failOn(op: Call["op"], code: string, options: { times?: number; when?: (call: Call) => boolean } = {}): this {
+    this.#failures.push({ op, code, times: options.times ?? 1, ...(options.when ? { when: options.when } : {}) });
+    return this;
+  }
+
+  /** The calls of one kind, in order. */
+  of<K extends Call["op"]>(op: K): Extract<Call, { op: K }>[] {
+    return this.calls.filter((c): c is Extract<Call, { op: K }> => c.op === op);
+  }
+
+  #record(call: Call, path?: string): void {
+    const f = this.#failures.find((f) => f.op === call.op && f.times > 0 && (f.when?.(call) ?? true));
+    if (f !== undefined) {
+      f.times--;
+      throw new SyscallError({ syscall: call.op, errno: errnoNumber(f.code), ...(path ? { path } : {}) });
+    }
+    this.calls.push(call);
+  }
+
+  unshare(flags: number): void {
+    this.#record({ op: "unshare", flags });
+  }
+  setns(path: string, nstype: number): void {
+    this.#record({ op: "setns", path, nstype }, path);
+  }
+  mount(source: string, target: string, options: MountOptions = {}): void {
+    this.#record({
+      op: "mount",
+      source,
+      target,
+      flags: options.flags ?? 0,
+      ...(options.fstype !== undefined ? { fstype: options.fstype } : {}),
+      ...(options.data !== undefined && options.data !== "" ? { data: options.data } : {}),
+    }, source);
+  }
+  umount2(target: string, flags = 0): void {
+    this.#record({ op: "umount2", target, flags }, target);
+  }
+  pivotRoot(newRoot: string, putOld: string): void {
+    this.#record({ op: "pivotRoot", newRoot, putOld }, newRoot);
+  }
+  chdir(path: string): void {
+    this.#record({ op: "chdir", path }, path);
+  }
+  sethostname(name: string): void {
+    this.#record({ op: "sethostname", name }, name);
+  }
+  mknod(path: string, mode: number, major: number, minor: number): void {
+    this.#record({ op: "mknod", path, mode, major, minor }, path);
+    if (this.touchOnMknod) Deno.writeFileSync(path, new Uint8Array());
+  }
+  lchown(path: string, uid: number, gid: number): void {
+    this.#record({ op: "lchown", path, uid, gid }, path);
+  }
+  linkUp(name: string): void {
+    this.#record({ op: "linkUp", name }, name);
+  }
+  setrlimit(resource: number, soft: number, hard: number): void {
+    this.#record({ op: "setrlimit", resource, soft, hard });
+  }
+  setgroups(gids: readonly number[]): void {
+    this.#record({ op: "setgroups", gids: [...gids] });
+  }
+  setgid(gid: number): void {
+    this.#record({ op: "setgid", gid });
+  }
+  setuid(uid: number): void {
+    this.#record({ op: "setuid", uid });
+  }
+  prctl(option: number, arg: number): void {
+    this.#record({ op: "prctl", option, arg });
+  }
+}

@@ -1,0 +1,239 @@
+import assert from "node:assert/strict";
+import { DEFAULT_MAX_BYTES, safeComponents, untar, UntarError } from "../../rootfs/untar.ts";
+import { ensureImage } from "../../rootfs/cache.ts";
+import { gzip, paxData, streamOf, tar } from "../helpers/tar_builder.ts";
+import { ALPINE_319, ALPINE_320, IGNORE_ROOT } from "../helpers/tinyo.ts";
+
+async function extract(bytes: Uint8Array, options = {}): Promise<string> {
+  const dir = Deno.makeTempDirSync({ prefix: "tinyo-untar-" });
+  try {
+    await untar(streamOf(bytes), dir, options);
+  } catch (err) {
+    Deno.removeSync(dir, { recursive: true });
+    throw err;
+  }
+  return dir;
+}
+
+async function refuses(bytes: Uint8Array, pattern: RegExp, options = {}): Promise<void> {
+  await assert.rejects(() => extract(bytes, options), (e: unknown) => {
+    assert.ok(e instanceof UntarError, String(e));
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+Deno.test("safeComponents() strips leading / and refuses escaping ..", () => {
+  assert.deepEqual(safeComponents("/etc/passwd"), ["etc", "passwd"]);
+  assert.deepEqual(safeComponents("./a//b/./c/../d"), ["a", "b", "d"]);
+  assert.deepEqual(safeComponents("./"), []);
+  assert.throws(() => safeComponents("../x"), /escapes the target/);
+  assert.throws(() => safeComponents("a/../../x"), /escapes the target/);
+});
+
+Deno.test("untar() round-trips the genuine Alpine tarballs like tar -tvzf", { ignore: IGNORE_ROOT }, async (t) => {
+  for (const tarball of [ALPINE_320, ALPINE_319]) {
+    await t.step(tarball.split("/").pop()!, async () => {
+      const dir = Deno.makeTempDirSync({ prefix: "tinyo-alpine-" });
+      try {
+        const file = await Deno.open(tarball);
+        const result = await untar(file.readable, dir);
+        const listing = new TextDecoder().decode(
+          new Deno.Command("tar", { args: ["--numeric-owner", "--full-time", "-tvzf", tarball] }).outputSync().stdout,
+        ).trim().split("\n");
+        assert.equal(result.entries, listing.length);
+        const typeOf = (i: Deno.FileInfo) =>
+          i.isSymlink ? "l" : i.isDirectory ? "d" : i.isFile ? "-" : i.isCharDevice ? "c" : i.isBlockDevice ? "b" : "p";
+        let checked = 0;
+        for (const line of listing) {
+          // drwxr-xr-x 0/0 0 2024-09-06 12:34:56 ./bin/  |  lrwxrwxrwx 0/0 0 date time ./bin/ash -> /bin/busybox
+          const m = /^(\S)(\S{9}) (\d+)\/(\d+)\s+(\d+) (\S+ \S+) (.+?)(?: -> (.+)| link to (.+))?$/.exec(line);
+          assert.ok(m, line);
+          const [, type, perms, uid, gid, size, , name, symTarget, hardTarget] = m;
+          const path = `${dir}/${name!.replace(/^\.\//, "").replace(/\/$/, "")}`;
+          const info = Deno.lstatSync(path);
+          assert.equal(hardTarget !== undefined ? "-" : typeOf(info), type === "h" ? "-" : type, line);
+          assert.equal(info.uid, Number(uid), line);
+          assert.equal(info.gid, Number(gid), line);
+          if (type !== "l") {
+            const mode = (info.mode ?? 0) & 0o7777;
+            const expected = [...perms!].reduce((acc, c, i) => {
+              const bit = 1 << (8 - i);
+              if (c === "r" || c === "w" || c === "x") return acc | bit;
+              if (c === "s") return acc | bit | (i === 2 ? 0o4000 : 0o2000);
+              if (c === "S") return acc | (i === 2 ? 0o4000 : 0o2000);
+              if (c === "t") return acc | bit | 0o1000;
+              if (c === "T") return acc | 0o1000;
+              return acc;
+            }, 0);
+            assert.equal(mode.toString(8), expected.toString(8), line);
+          }
+          if (type === "-" && hardTarget === undefined) assert.equal(info.size, Number(size), line);
+          if (symTarget !== undefined) assert.equal(Deno.readLinkSync(path), symTarget, line);
+          if (hardTarget !== undefined) {
+            const target = Deno.lstatSync(`${dir}/${hardTarget.replace(/^\.\//, "")}`);
+            assert.equal(info.ino, target.ino, line);
+          }
+          checked++;
+        }
+        assert.ok(checked > 400, `checked ${checked}`);
+        // mtimes are restored too (busybox's mtime from the archive).
+        const busybox = Deno.lstatSync(`${dir}/bin/busybox`);
+        const tarTime = listing.find((l) => l.endsWith("./bin/busybox"))!.split(/\s+/).slice(3, 5).join(" ");
+        assert.equal(busybox.mtime!.toISOString().slice(0, 19).replace("T", " "), tarTime);
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
+      }
+    });
+  }
+});
+
+Deno.test("untar() strips a leading / instead of writing to the host", async () => {
+  const dir = await extract(tar([{ name: "/tinyo-abs-test/evil", data: "x" }]));
+  try {
+    assert.equal(Deno.readTextFileSync(`${dir}/tinyo-abs-test/evil`), "x");
+    assert.throws(() => Deno.statSync("/tinyo-abs-test"));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("untar() refuses .. that escapes the target, naming the entry", async () => {
+  await refuses(tar([{ name: "ok", data: "" }, { name: "../../tinyo-escape", data: "x" }]), /entry "..\/..\/tinyo-escape": path escapes/);
+});
+
+Deno.test("untar() never follows an archive symlink: etc -> /etc then etc/passwd", async () => {
+  const hostPasswd = Deno.readTextFileSync("/etc/passwd");
+  await refuses(
+    tar([{ name: "etc", type: "2", linkname: "/etc" }, { name: "etc/passwd", data: "root::0:0::/:/bin/sh\n" }]),
+    /entry "etc\/passwd": parent "etc" is a symlink; refusing to follow it/,
+  );
+  await refuses(
+    tar([{ name: "up", type: "2", linkname: "../../../.." }, { name: "up/tmp/tinyo-owned", data: "x" }]),
+    /parent "up" is a symlink/,
+  );
+  assert.equal(Deno.readTextFileSync("/etc/passwd"), hostPasswd);
+});
+
+Deno.test("untar() replaces an existing symlink instead of writing through it", async () => {
+  const outside = Deno.makeTempFileSync({ prefix: "tinyo-outside-" });
+  Deno.writeTextFileSync(outside, "untouched");
+  try {
+    const dir = await extract(tar([{ name: "x", type: "2", linkname: outside }, { name: "x", data: "new" }]));
+    try {
+      assert.equal(Deno.readTextFileSync(outside), "untouched");
+      assert.ok(Deno.lstatSync(`${dir}/x`).isFile);
+      assert.equal(Deno.readTextFileSync(`${dir}/x`), "new");
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  } finally {
+    Deno.removeSync(outside);
+  }
+});
+
+Deno.test("untar() only allows hardlinks to entries inside the target", async () => {
+  await refuses(
+    tar([{ name: "h", type: "1", linkname: "../../etc/passwd" }]),
+    /entry "h": hardlink target "..\/..\/etc\/passwd" escapes the target directory/,
+  );
+  await refuses(tar([{ name: "h", type: "1", linkname: "/etc/passwd" }]), /hardlink target "\/etc\/passwd" does not exist in the archive/);
+  await refuses(
+    tar([{ name: "l", type: "2", linkname: "/etc" }, { name: "h", type: "1", linkname: "l/passwd" }]),
+    /parent "l" is a symlink/,
+  );
+  const dir = await extract(tar([{ name: "a", data: "same" }, { name: "b", type: "1", linkname: "a" }]));
+  try {
+    assert.equal(Deno.statSync(`${dir}/a`).ino, Deno.statSync(`${dir}/b`).ino);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("untar() guards against decompression bombs and huge entry counts", async () => {
+  // 20 MiB of zeros compresses to ~20 KiB.
+  const bomb = await gzip(tar([{ name: "zeros", data: new Uint8Array(20 * 1024 * 1024) }]));
+  assert.ok(bomb.length < 100_000);
+  await refuses(bomb, /entry "zeros": archive expands to more than 1048576 bytes \(limit\)/, { maxBytes: 1024 * 1024 });
+  // A header that lies about a huge size is refused before anything is written.
+  await refuses(tar([{ name: "huge", size: DEFAULT_MAX_BYTES + 1 }], { noEnd: true }), /archive expands to more than/);
+  const many = tar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, data: "" })));
+  await refuses(many, /more than 10 entries/, { maxEntries: 10 });
+});
+
+Deno.test("untar() reports corrupt and truncated archives", async () => {
+  await refuses(tar([{ name: "a", data: "x", badChecksum: true }]), /header checksum mismatch/);
+  const whole = tar([{ name: "a", data: "x".repeat(5000) }]);
+  await refuses(whole.slice(0, 2048), /truncated archive/);
+  const gz = await gzip(whole);
+  await refuses(gz.slice(0, gz.length - 20), /corrupt archive|truncated/);
+  await refuses(new Uint8Array(), /empty/);
+  await refuses(tar([{ name: "s", type: "S", data: "" }]), /unsupported entry type "S"/);
+});
+
+Deno.test("untar() reads pax and GNU long names, modes, owners and times", async () => {
+  const long = `${"d".repeat(120)}/${"f".repeat(130)}`;
+  const dir = await extract(tar([
+    { name: "PaxHeader", type: "x", data: paxData({ path: long, mtime: "1600000000.5", uid: "4242" }) },
+    { name: "short-name-ignored", data: "pax" },
+    { name: "././@LongLink", type: "L", data: `${"g".repeat(200)}\0` },
+    { name: "truncated", data: "gnu" },
+    { name: "suid", data: "s", mode: 0o4755, uid: 1234, gid: 5678 },
+    { name: "sticky", type: "5", mode: 0o1777 },
+    { name: "ro-dir", type: "5", mode: 0o555 },
+    { name: "ro-dir/inside", data: "i" },
+  ]));
+  try {
+    assert.equal(Deno.readTextFileSync(`${dir}/${long}`), "pax");
+    const pax = Deno.statSync(`${dir}/${long}`);
+    assert.equal(pax.mtime!.getTime(), 1_600_000_000_000);
+    assert.equal(Deno.readTextFileSync(`${dir}/${"g".repeat(200)}`), "gnu");
+    const suid = Deno.statSync(`${dir}/suid`);
+    assert.equal((suid.mode ?? 0) & 0o7777, 0o4755);
+    if (Deno.uid() === 0) {
+      assert.equal(pax.uid, 4242);
+      assert.equal(suid.uid, 1234);
+      assert.equal(suid.gid, 5678);
+    }
+    assert.equal((Deno.statSync(`${dir}/sticky`).mode ?? 0) & 0o7777, 0o1777);
+    assert.equal((Deno.statSync(`${dir}/ro-dir`).mode ?? 0) & 0o7777, 0o555);
+    assert.equal(Deno.readTextFileSync(`${dir}/ro-dir/inside`), "i");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("untar() creates device nodes and FIFOs as root", { ignore: Deno.uid() !== 0 }, async () => {
+  const dir = await extract(tar([
+    { name: "dev/null", type: "3", mode: 0o666, devmajor: 1, devminor: 3 },
+    { name: "dev/loop9", type: "4", mode: 0o660, devmajor: 7, devminor: 9 },
+    { name: "fifo", type: "6", mode: 0o600 },
+  ]));
+  try {
+    const c = Deno.lstatSync(`${dir}/dev/null`);
+    assert.ok(c.isCharDevice);
+    assert.equal(c.rdev, (1 << 8) | 3);
+    assert.ok(Deno.lstatSync(`${dir}/dev/loop9`).isBlockDevice);
+    assert.ok(Deno.lstatSync(`${dir}/fifo`).isFifo);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("ensureImage() leaves nothing in the cache when extraction fails", async () => {
+  const images = Deno.makeTempDirSync({ prefix: "tinyo-images-" });
+  const bad = Deno.makeTempFileSync({ suffix: ".tar" });
+  try {
+    Deno.writeFileSync(bad, tar([{ name: "a", data: "" }, { name: "../x", data: "" }]));
+    await assert.rejects(() => ensureImage(images, bad), UntarError);
+    assert.deepEqual([...Deno.readDirSync(images)], []);
+    Deno.writeFileSync(bad, tar([{ name: "bin/sh", data: "#!", mode: 0o755 }]));
+    const img = await ensureImage(images, bad);
+    assert.ok(img.unpacked);
+    assert.equal((await ensureImage(images, bad)).unpacked, false);
+    assert.deepEqual([...Deno.readDirSync(images)].map((e) => e.name), [img.sha256]);
+  } finally {
+    Deno.removeSync(images, { recursive: true });
+    Deno.removeSync(bad);
+  }
+});
