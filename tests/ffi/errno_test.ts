@@ -34,14 +34,17 @@ Deno.test("open() of a missing path throws ENOENT naming the path", () => {
 
 Deno.test("mount() failure reports source, target and errno", () => {
   // An unknown filesystem type fails before any privilege check matters.
-  assert.throws(() => ffi.mount("none", "/nonexistent-target", { fstype: "no-such-fs-type" }), (err: unknown) => {
-    assert.ok(err instanceof SyscallError);
-    assert.equal(err.syscall, "mount");
-    assert.equal(err.path, "none");
-    assert.equal(err.dest, "/nonexistent-target");
-    assert.ok(["ENODEV", "ENOENT", "EPERM"].includes(err.code), err.code);
-    return true;
-  });
+  assert.throws(
+    () => ffi.mount("none", "/nonexistent-target", { fstype: "no-such-fs-type" }),
+    (err: unknown) => {
+      assert.ok(err instanceof SyscallError);
+      assert.equal(err.syscall, "mount");
+      assert.equal(err.path, "none");
+      assert.equal(err.dest, "/nonexistent-target");
+      assert.ok(["ENODEV", "ENOENT", "EPERM"].includes(err.code), err.code);
+      return true;
+    },
+  );
 });
 
 Deno.test("pipe2(), writeAll() and read() move bytes; read() sees end of file", () => {

@@ -41,8 +41,17 @@ export class FakeSyscalls implements Syscalls {
   touchOnMknod = true;
 
   /** Makes the next `times` calls of `op` (matching `when`) fail with errno `code`. */
-  failOn(op: Call["op"], code: string, options: { times?: number; when?: (call: Call) => boolean } = {}): this {
-    this.#failures.push({ op, code, times: options.times ?? 1, ...(options.when ? { when: options.when } : {}) });
+  failOn(
+    op: Call["op"],
+    code: string,
+    options: { times?: number; when?: (call: Call) => boolean } = {},
+  ): this {
+    this.#failures.push({
+      op,
+      code,
+      times: options.times ?? 1,
+      ...(options.when ? { when: options.when } : {}),
+    });
     return this;
   }
 

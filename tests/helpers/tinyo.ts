@@ -113,7 +113,9 @@ export class Output {
     this.done.then(() => ended = true, () => ended = true);
     while (!this.#text.includes(needle)) {
       if (ended) throw new Error(`Output ended before "${needle}"; got ${JSON.stringify(this.#text)}`);
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for "${needle}"; got ${JSON.stringify(this.#text)}`);
+      if (Date.now() > deadline) {
+        throw new Error(`Timed out waiting for "${needle}"; got ${JSON.stringify(this.#text)}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -25,7 +25,10 @@ const opts = { ignore: IGNORE_ROOT, sanitizeResources: false, sanitizeOps: false
 const ROOT = IGNORE_ROOT ? "" : makeRoot("tinyo-run-");
 const IMG = ALPINE_320;
 
-async function run(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return await tinyo(ROOT, ["run", ...args], stdin === undefined ? {} : { stdin });
 }
 
@@ -41,7 +44,12 @@ Deno.test("run: the command is PID 1 and exits with its own status", opts, async
 });
 
 Deno.test("run: host processes are invisible; /proc is the container's", opts, async () => {
-  const r = await run([IMG, "sh", "-c", "ls /proc | grep -E '^[0-9]+$' | sort -n | tr '\\n' ' '; echo; ps -o pid | tail -n +2 | wc -l"]);
+  const r = await run([
+    IMG,
+    "sh",
+    "-c",
+    "ls /proc | grep -E '^[0-9]+$' | sort -n | tr '\\n' ' '; echo; ps -o pid | tail -n +2 | wc -l",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const [pids, psCount] = r.stdout.trim().split("\n");
   // PID 1 (sh) and the few processes of the pipeline; never host PIDs.
@@ -56,13 +64,25 @@ Deno.test("run: host processes are invisible; /proc is the container's", opts, a
 
 Deno.test("run: private hostname, default short id, host unchanged", opts, async () => {
   const before = Deno.hostname();
-  const def = await run([IMG, "sh", "-c", "hostname; cat /etc/hostname; grep -c \"$(hostname)\" /etc/hosts; echo $HOSTNAME"]);
+  const def = await run([
+    IMG,
+    "sh",
+    "-c",
+    'hostname; cat /etc/hostname; grep -c "$(hostname)" /etc/hosts; echo $HOSTNAME',
+  ]);
   const [h, etcHostname, hostsCount, envHostname] = def.stdout.trim().split("\n");
   assert.match(h!, /^[0-9a-f]{12}$/);
   assert.equal(etcHostname, h);
   assert.equal(hostsCount, "1");
   assert.equal(envHostname, h);
-  const named = await run(["--hostname", "box1", IMG, "sh", "-c", "hostname; cat /etc/hostname; grep box1 /etc/hosts"]);
+  const named = await run([
+    "--hostname",
+    "box1",
+    IMG,
+    "sh",
+    "-c",
+    "hostname; cat /etc/hostname; grep box1 /etc/hosts",
+  ]);
   assert.equal(named.code, 0, named.stderr);
   assert.match(named.stdout, /^box1\nbox1\n127\.0\.1\.1\tbox1\n$/);
   assert.equal(Deno.hostname(), before);
@@ -70,7 +90,12 @@ Deno.test("run: private hostname, default short id, host unchanged", opts, async
 });
 
 Deno.test("run: only the loopback interface, and it is up", opts, async () => {
-  const r = await run([IMG, "sh", "-c", "ls /sys/class/net; ip -o link; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok"]);
+  const r = await run([
+    IMG,
+    "sh",
+    "-c",
+    "ls /sys/class/net; ip -o link; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
   assert.equal(lines[0], "lo");
@@ -80,48 +105,70 @@ Deno.test("run: only the loopback interface, and it is up", opts, async () => {
   assertClean();
 });
 
-Deno.test("run: the host's files are unreachable; the root is an overlay and the old root is gone", opts, async () => {
-  const marker = `/tmp/tinyo-host-marker-${crypto.randomUUID()}`;
-  Deno.writeTextFileSync(marker, "host secret");
-  try {
-    const r = await run([IMG, "sh", "-c", `test -e ${marker} && echo visible; cat /proc/self/mountinfo; ls -a /`]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.doesNotMatch(r.stdout, /visible/);
-    const mountLines = r.stdout.split("\n").filter((l) => / - /.test(l));
-    const rootLine = mountLines.find((l) => l.split(" ")[4] === "/");
-    assert.ok(rootLine?.includes(" - overlay overlay "), `root mount: ${rootLine}`);
-    // Every mount point is one the container made; none is a host path.
-    const points = mountLines.map((l) => l.split(" ")[4]).sort();
-    assert.deepEqual(points, [
-      "/",
-      "/dev",
-      "/dev/mqueue",
-      "/dev/pts",
-      "/dev/shm",
-      "/etc/hostname",
-      "/etc/hosts",
-      "/etc/resolv.conf",
-      "/proc",
-      "/sys",
-    ]);
-    assert.doesNotMatch(r.stdout, /old_root|oldroot|put_old/);
-    // Writes land in the container's layer, never in the cached image.
-    const w = await run([IMG, "sh", "-c", "echo changed > /etc/motd; rm /bin/ls; echo done"]);
-    assert.equal(w.stdout.trim(), "done");
-    const again = await run([IMG, "sh", "-c", "cat /etc/motd | head -c 7; test -e /bin/ls && echo ls-present"]);
-    assert.doesNotMatch(again.stdout, /changed/);
-    assert.match(again.stdout, /ls-present/);
-  } finally {
-    Deno.removeSync(marker);
-  }
-  assertClean();
-});
+Deno.test(
+  "run: the host's files are unreachable; the root is an overlay and the old root is gone",
+  opts,
+  async () => {
+    const marker = `/tmp/tinyo-host-marker-${crypto.randomUUID()}`;
+    Deno.writeTextFileSync(marker, "host secret");
+    try {
+      const r = await run([
+        IMG,
+        "sh",
+        "-c",
+        `test -e ${marker} && echo visible; cat /proc/self/mountinfo; ls -a /`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /visible/);
+      const mountLines = r.stdout.split("\n").filter((l) => / - /.test(l));
+      const rootLine = mountLines.find((l) => l.split(" ")[4] === "/");
+      assert.ok(rootLine?.includes(" - overlay overlay "), `root mount: ${rootLine}`);
+      // Every mount point is one the container made; none is a host path.
+      const points = mountLines.map((l) => l.split(" ")[4]).sort();
+      assert.deepEqual(points, [
+        "/",
+        "/dev",
+        "/dev/mqueue",
+        "/dev/pts",
+        "/dev/shm",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+      ]);
+      assert.doesNotMatch(r.stdout, /old_root|oldroot|put_old/);
+      // Writes land in the container's layer, never in the cached image.
+      const w = await run([IMG, "sh", "-c", "echo changed > /etc/motd; rm /bin/ls; echo done"]);
+      assert.equal(w.stdout.trim(), "done");
+      const again = await run([
+        IMG,
+        "sh",
+        "-c",
+        "cat /etc/motd | head -c 7; test -e /bin/ls && echo ls-present",
+      ]);
+      assert.doesNotMatch(again.stdout, /changed/);
+      assert.match(again.stdout, /ls-present/);
+    } finally {
+      Deno.removeSync(marker);
+    }
+    assertClean();
+  },
+);
 
 Deno.test("run: /dev is a private tmpfs with only the safe device nodes", opts, async () => {
-  const r = await run([IMG, "sh", "-c", "ls -A /dev | tr '\\n' ' '; echo; stat -c '%n %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in ptmx fd stdin; do readlink /dev/$l; done; grep ' /dev ' /proc/self/mountinfo; echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls /dev/pts"]);
+  const r = await run([
+    IMG,
+    "sh",
+    "-c",
+    "ls -A /dev | tr '\\n' ' '; echo; stat -c '%n %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in ptmx fd stdin; do readlink /dev/$l; done; grep ' /dev ' /proc/self/mountinfo; echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls /dev/pts",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split("\n");
-  assert.equal(lines[0]!.trim(), "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero");
+  assert.equal(
+    lines[0]!.trim(),
+    "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero",
+  );
   assert.deepEqual(lines.slice(1, 7), [
     "/dev/null 1:3 666",
     "/dev/zero 1:5 666",
@@ -135,13 +182,23 @@ Deno.test("run: /dev is a private tmpfs with only the safe device nodes", opts, 
   assert.equal(lines[11], "4");
   assert.match(r.stdout, /ptmx/);
   // The host's disks are not there.
-  const disks = await run([IMG, "sh", "-c", "ls /dev/vda /dev/sda /dev/mem /dev/kmsg 2>&1 | grep -c 'No such file'"]);
+  const disks = await run([
+    IMG,
+    "sh",
+    "-c",
+    "ls /dev/vda /dev/sda /dev/mem /dev/kmsg 2>&1 | grep -c 'No such file'",
+  ]);
   assert.equal(disks.stdout.trim(), "4");
   assertClean();
 });
 
 Deno.test("run: /sys is read-only", opts, async () => {
-  const r = await run([IMG, "sh", "-c", "grep ' /sys ' /proc/self/mountinfo; echo 1 > /sys/kernel/profiling 2>&1; touch /sys/x 2>&1; ls /sys | head -3"]);
+  const r = await run([
+    IMG,
+    "sh",
+    "-c",
+    "grep ' /sys ' /proc/self/mountinfo; echo 1 > /sys/kernel/profiling 2>&1; touch /sys/x 2>&1; ls /sys | head -3",
+  ]);
   assert.match(r.stdout, / \/sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro/);
   assert.match(r.stdout, /Read-only file system/);
   assert.match(r.stdout, /block|bus|class/);
@@ -149,7 +206,18 @@ Deno.test("run: /sys is read-only", opts, async () => {
 });
 
 Deno.test("run: environment defaults and -e", opts, async () => {
-  const r = await tinyo(ROOT, ["run", "-e", "FOO=bar baz", "-e", "FROM_HOST", "-e", "UNSET_ON_HOST", "--env=PATH=/bin:/usr/bin", IMG, "env"], {
+  const r = await tinyo(ROOT, [
+    "run",
+    "-e",
+    "FOO=bar baz",
+    "-e",
+    "FROM_HOST",
+    "-e",
+    "UNSET_ON_HOST",
+    "--env=PATH=/bin:/usr/bin",
+    IMG,
+    "env",
+  ], {
     env: { FROM_HOST: "copied" },
   });
   assert.equal(r.code, 0, r.stderr);
@@ -181,11 +249,27 @@ Deno.test("run: -v bind-mounts host directories and files, read-only with :ro", 
   const file = `${dir}/file.txt`;
   Deno.writeTextFileSync(file, "from host\n");
   try {
-    const rw = await run(["-v", `${dir}:/data`, IMG, "sh", "-c", "cat /data/file.txt; echo from-container > /data/new.txt"]);
+    const rw = await run([
+      "-v",
+      `${dir}:/data`,
+      IMG,
+      "sh",
+      "-c",
+      "cat /data/file.txt; echo from-container > /data/new.txt",
+    ]);
     assert.equal(rw.code, 0, rw.stderr);
     assert.equal(rw.stdout, "from host\n");
     assert.equal(Deno.readTextFileSync(`${dir}/new.txt`), "from-container\n");
-    const ro = await run(["-v", `${dir}:/data:ro`, "-v", `${file}:/etc/single.txt:ro`, IMG, "sh", "-c", "cat /etc/single.txt; touch /data/x 2>&1; { echo x >> /etc/single.txt; } 2>&1; echo end"]);
+    const ro = await run([
+      "-v",
+      `${dir}:/data:ro`,
+      "-v",
+      `${file}:/etc/single.txt:ro`,
+      IMG,
+      "sh",
+      "-c",
+      "cat /etc/single.txt; touch /data/x 2>&1; { echo x >> /etc/single.txt; } 2>&1; echo end",
+    ]);
     assert.equal(ro.code, 0, ro.stderr);
     assert.match(ro.stdout, /^from host\n/);
     assert.equal((ro.stdout.match(/Read-only file system/g) ?? []).length, 2, ro.stdout);
@@ -198,7 +282,13 @@ Deno.test("run: -v bind-mounts host directories and files, read-only with :ro", 
 });
 
 Deno.test("run: --read-only makes the root read-only, mounts stay writable", opts, async () => {
-  const r = await run(["--read-only", IMG, "sh", "-c", "touch /etc/x 2>&1; echo ok > /dev/shm/y && cat /dev/shm/y; grep ' / / ' /proc/self/mountinfo | cut -d' ' -f6"]);
+  const r = await run([
+    "--read-only",
+    IMG,
+    "sh",
+    "-c",
+    "touch /etc/x 2>&1; echo ok > /dev/shm/y && cat /dev/shm/y; grep ' / / ' /proc/self/mountinfo | cut -d' ' -f6",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Read-only file system/);
   assert.match(r.stdout, /\nok\n/);
@@ -252,14 +342,18 @@ Deno.test("run: a command killed by a signal gives 128+N", opts, async () => {
 
 async function findRecord(): Promise<{ id: string; pid: number }> {
   let rec: { id: string; pid: number } | undefined;
-  await waitFor(() => {
-    for (const name of listDir(`${ROOT}/state`)) {
-      if (!name.endsWith(".json")) continue;
-      const r = JSON.parse(Deno.readTextFileSync(`${ROOT}/state/${name}`));
-      if (typeof r.pid === "number") rec = r;
-    }
-    return rec !== undefined;
-  }, 10_000, "a container record with a pid");
+  await waitFor(
+    () => {
+      for (const name of listDir(`${ROOT}/state`)) {
+        if (!name.endsWith(".json")) continue;
+        const r = JSON.parse(Deno.readTextFileSync(`${ROOT}/state/${name}`));
+        if (typeof r.pid === "number") rec = r;
+      }
+      return rec !== undefined;
+    },
+    10_000,
+    "a container record with a pid",
+  );
   return rec!;
 }
 
@@ -322,8 +416,19 @@ Deno.test("run: 10 containers at once do not disturb each other", opts, async ()
   // A fresh root, so the 10 also race to unpack the same image.
   const root = makeRoot("tinyo-many-");
   try {
-    const runs = Array.from({ length: 10 }, (_, i) =>
-      tinyo(root, ["run", "--hostname", `c${i}`, IMG, "sh", "-c", `echo ${i} > /mine; sleep 0.3; ls /c* /mine 2>/dev/null | tr '\\n' ' '; cat /mine; hostname; echo $$`]));
+    const runs = Array.from(
+      { length: 10 },
+      (_, i) =>
+        tinyo(root, [
+          "run",
+          "--hostname",
+          `c${i}`,
+          IMG,
+          "sh",
+          "-c",
+          `echo ${i} > /mine; sleep 0.3; ls /c* /mine 2>/dev/null | tr '\\n' ' '; cat /mine; hostname; echo $$`,
+        ]),
+    );
     const results = await Promise.all(runs);
     results.forEach((r, i) => {
       assert.equal(r.code, 0, r.stderr);
@@ -349,7 +454,14 @@ Deno.test("run: a rootfs directory, through an overlay unless --rootfs-rw", opts
   try {
     const tar = new Deno.Command("tar", { args: ["-xzf", IMG, "-C", dir] }).outputSync();
     assert.ok(tar.success);
-    const viaFlag = await tinyo(ROOT, ["run", "--rootfs", dir, "sh", "-c", "echo hi > /written; cat /etc/alpine-release"]);
+    const viaFlag = await tinyo(ROOT, [
+      "run",
+      "--rootfs",
+      dir,
+      "sh",
+      "-c",
+      "echo hi > /written; cat /etc/alpine-release",
+    ]);
     assert.equal(viaFlag.code, 0, viaFlag.stderr);
     assert.equal(viaFlag.stdout.trim(), "3.20.3");
     assert.deepEqual(listDir(dir).includes("written"), false, "the overlay kept the directory pristine");
@@ -373,7 +485,11 @@ Deno.test("run: bad inputs give one clear line, exit 125, and leave nothing", op
   const scratch = Deno.makeTempDirSync({ prefix: "tinyo-bad-" });
   try {
     const cases: [string, string[], RegExp][] = [
-      ["missing file", ["/nonexistent/alpine.tar.gz", "true"], /"\/nonexistent\/alpine\.tar\.gz": no such file or directory/],
+      [
+        "missing file",
+        ["/nonexistent/alpine.tar.gz", "true"],
+        /"\/nonexistent\/alpine\.tar\.gz": no such file or directory/,
+      ],
       ["not a rootfs", [scratch, "true"], /is not a root filesystem/],
       ["unknown option", ["--frobnicate", IMG, "true"], /unknown option "--frobnicate"/],
       ["missing option value", ["-e"], /option "-e" needs a value/],
@@ -387,7 +503,11 @@ Deno.test("run: bad inputs give one clear line, exit 125, and leave nothing", op
     cases.push(["truncated tarball", [corrupt, "true"], /Cannot unpack image .*corrupt\.tar\.gz/]);
     const garbage = `${scratch}/garbage.tar`;
     Deno.writeFileSync(garbage, crypto.getRandomValues(new Uint8Array(4096)));
-    cases.push(["not a tarball", [garbage, "true"], /Cannot unpack image .*garbage\.tar.*(checksum|corrupt)/]);
+    cases.push([
+      "not a tarball",
+      [garbage, "true"],
+      /Cannot unpack image .*garbage\.tar.*(checksum|corrupt)/,
+    ]);
     for (const [name, args, pattern] of cases) {
       await t.step(name, async () => {
         const imagesBefore = listDir(`${ROOT}/images`);
@@ -411,7 +531,22 @@ Deno.test("run: without root tinyo says it needs root", opts, async () => {
   Deno.chmodSync(denoDir, 0o777);
   try {
     const out = await new Deno.Command("setpriv", {
-      args: ["--reuid=65534", "--regid=65534", "--clear-groups", Deno.execPath(), "run", "-A", "--no-config", "--quiet", (await import("../helpers/tinyo.ts")).MAIN, "--root", `${denoDir}/root`, "run", IMG, "true"],
+      args: [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--no-config",
+        "--quiet",
+        (await import("../helpers/tinyo.ts")).MAIN,
+        "--root",
+        `${denoDir}/root`,
+        "run",
+        IMG,
+        "true",
+      ],
       env: { DENO_DIR: `${denoDir}/cache`, HOME: denoDir },
       stdout: "piped",
       stderr: "piped",
@@ -439,7 +574,10 @@ Deno.test("run: the image is unpacked once and then reused", opts, async () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(listDir(`${root}/images`), [sha]);
     assert.deepEqual(Deno.statSync(`${root}/images/${sha}/image.json`).mtime, mtime);
-    const expected = new TextDecoder().decode(new Deno.Command("sha256sum", { args: [IMG] }).outputSync().stdout).split(" ")[0];
+    const expected =
+      new TextDecoder().decode(new Deno.Command("sha256sum", { args: [IMG] }).outputSync().stdout).split(
+        " ",
+      )[0];
     assert.equal(sha, expected);
     assert.equal(meta.sha256, expected);
   } finally {

@@ -31,62 +31,81 @@ Deno.test("safeComponents() strips leading / and refuses escaping ..", () => {
   assert.throws(() => safeComponents("a/../../x"), /escapes the target/);
 });
 
-Deno.test("untar() round-trips the genuine Alpine tarballs like tar -tvzf", { ignore: IGNORE_ROOT }, async (t) => {
-  for (const tarball of [ALPINE_320, ALPINE_319]) {
-    await t.step(tarball.split("/").pop()!, async () => {
-      const dir = Deno.makeTempDirSync({ prefix: "tinyo-alpine-" });
-      try {
-        const file = await Deno.open(tarball);
-        const result = await untar(file.readable, dir);
-        const listing = new TextDecoder().decode(
-          new Deno.Command("tar", { args: ["--numeric-owner", "--full-time", "-tvzf", tarball] }).outputSync().stdout,
-        ).trim().split("\n");
-        assert.equal(result.entries, listing.length);
-        const typeOf = (i: Deno.FileInfo) =>
-          i.isSymlink ? "l" : i.isDirectory ? "d" : i.isFile ? "-" : i.isCharDevice ? "c" : i.isBlockDevice ? "b" : "p";
-        let checked = 0;
-        for (const line of listing) {
-          // drwxr-xr-x 0/0 0 2024-09-06 12:34:56 ./bin/  |  lrwxrwxrwx 0/0 0 date time ./bin/ash -> /bin/busybox
-          const m = /^(\S)(\S{9}) (\d+)\/(\d+)\s+(\d+) (\S+ \S+) (.+?)(?: -> (.+)| link to (.+))?$/.exec(line);
-          assert.ok(m, line);
-          const [, type, perms, uid, gid, size, , name, symTarget, hardTarget] = m;
-          const path = `${dir}/${name!.replace(/^\.\//, "").replace(/\/$/, "")}`;
-          const info = Deno.lstatSync(path);
-          assert.equal(hardTarget !== undefined ? "-" : typeOf(info), type === "h" ? "-" : type, line);
-          assert.equal(info.uid, Number(uid), line);
-          assert.equal(info.gid, Number(gid), line);
-          if (type !== "l") {
-            const mode = (info.mode ?? 0) & 0o7777;
-            const expected = [...perms!].reduce((acc, c, i) => {
-              const bit = 1 << (8 - i);
-              if (c === "r" || c === "w" || c === "x") return acc | bit;
-              if (c === "s") return acc | bit | (i === 2 ? 0o4000 : 0o2000);
-              if (c === "S") return acc | (i === 2 ? 0o4000 : 0o2000);
-              if (c === "t") return acc | bit | 0o1000;
-              if (c === "T") return acc | 0o1000;
-              return acc;
-            }, 0);
-            assert.equal(mode.toString(8), expected.toString(8), line);
+Deno.test(
+  "untar() round-trips the genuine Alpine tarballs like tar -tvzf",
+  { ignore: IGNORE_ROOT },
+  async (t) => {
+    for (const tarball of [ALPINE_320, ALPINE_319]) {
+      await t.step(tarball.split("/").pop()!, async () => {
+        const dir = Deno.makeTempDirSync({ prefix: "tinyo-alpine-" });
+        try {
+          const file = await Deno.open(tarball);
+          const result = await untar(file.readable, dir);
+          const listing = new TextDecoder().decode(
+            new Deno.Command("tar", { args: ["--numeric-owner", "--full-time", "-tvzf", tarball] })
+              .outputSync().stdout,
+          ).trim().split("\n");
+          assert.equal(result.entries, listing.length);
+          const typeOf = (i: Deno.FileInfo) =>
+            i.isSymlink
+              ? "l"
+              : i.isDirectory
+              ? "d"
+              : i.isFile
+              ? "-"
+              : i.isCharDevice
+              ? "c"
+              : i.isBlockDevice
+              ? "b"
+              : "p";
+          let checked = 0;
+          for (const line of listing) {
+            // drwxr-xr-x 0/0 0 2024-09-06 12:34:56 ./bin/  |  lrwxrwxrwx 0/0 0 date time ./bin/ash -> /bin/busybox
+            const m = /^(\S)(\S{9}) (\d+)\/(\d+)\s+(\d+) (\S+ \S+) (.+?)(?: -> (.+)| link to (.+))?$/.exec(
+              line,
+            );
+            assert.ok(m, line);
+            const [, type, perms, uid, gid, size, , name, symTarget, hardTarget] = m;
+            const path = `${dir}/${name!.replace(/^\.\//, "").replace(/\/$/, "")}`;
+            const info = Deno.lstatSync(path);
+            assert.equal(hardTarget !== undefined ? "-" : typeOf(info), type === "h" ? "-" : type, line);
+            assert.equal(info.uid, Number(uid), line);
+            assert.equal(info.gid, Number(gid), line);
+            if (type !== "l") {
+              const mode = (info.mode ?? 0) & 0o7777;
+              const expected = [...perms!].reduce((acc, c, i) => {
+                const bit = 1 << (8 - i);
+                if (c === "r" || c === "w" || c === "x") return acc | bit;
+                if (c === "s") return acc | bit | (i === 2 ? 0o4000 : 0o2000);
+                if (c === "S") return acc | (i === 2 ? 0o4000 : 0o2000);
+                if (c === "t") return acc | bit | 0o1000;
+                if (c === "T") return acc | 0o1000;
+                return acc;
+              }, 0);
+              assert.equal(mode.toString(8), expected.toString(8), line);
+            }
+            if (type === "-" && hardTarget === undefined) assert.equal(info.size, Number(size), line);
+            if (symTarget !== undefined) assert.equal(Deno.readLinkSync(path), symTarget, line);
+            if (hardTarget !== undefined) {
+              const target = Deno.lstatSync(`${dir}/${hardTarget.replace(/^\.\//, "")}`);
+              assert.equal(info.ino, target.ino, line);
+            }
+            checked++;
           }
-          if (type === "-" && hardTarget === undefined) assert.equal(info.size, Number(size), line);
-          if (symTarget !== undefined) assert.equal(Deno.readLinkSync(path), symTarget, line);
-          if (hardTarget !== undefined) {
-            const target = Deno.lstatSync(`${dir}/${hardTarget.replace(/^\.\//, "")}`);
-            assert.equal(info.ino, target.ino, line);
-          }
-          checked++;
+          assert.ok(checked > 400, `checked ${checked}`);
+          // mtimes are restored too (busybox's mtime from the archive).
+          const busybox = Deno.lstatSync(`${dir}/bin/busybox`);
+          const tarTime = listing.find((l) => l.endsWith("./bin/busybox"))!.split(/\s+/).slice(3, 5).join(
+            " ",
+          );
+          assert.equal(busybox.mtime!.toISOString().slice(0, 19).replace("T", " "), tarTime);
+        } finally {
+          Deno.removeSync(dir, { recursive: true });
         }
-        assert.ok(checked > 400, `checked ${checked}`);
-        // mtimes are restored too (busybox's mtime from the archive).
-        const busybox = Deno.lstatSync(`${dir}/bin/busybox`);
-        const tarTime = listing.find((l) => l.endsWith("./bin/busybox"))!.split(/\s+/).slice(3, 5).join(" ");
-        assert.equal(busybox.mtime!.toISOString().slice(0, 19).replace("T", " "), tarTime);
-      } finally {
-        Deno.removeSync(dir, { recursive: true });
-      }
-    });
-  }
-});
+      });
+    }
+  },
+);
 
 Deno.test("untar() strips a leading / instead of writing to the host", async () => {
   const dir = await extract(tar([{ name: "/tinyo-abs-test/evil", data: "x" }]));
@@ -99,13 +118,19 @@ Deno.test("untar() strips a leading / instead of writing to the host", async () 
 });
 
 Deno.test("untar() refuses .. that escapes the target, naming the entry", async () => {
-  await refuses(tar([{ name: "ok", data: "" }, { name: "../../tinyo-escape", data: "x" }]), /entry "..\/..\/tinyo-escape": path escapes/);
+  await refuses(
+    tar([{ name: "ok", data: "" }, { name: "../../tinyo-escape", data: "x" }]),
+    /entry "..\/..\/tinyo-escape": path escapes/,
+  );
 });
 
 Deno.test("untar() never follows an archive symlink: etc -> /etc then etc/passwd", async () => {
   const hostPasswd = Deno.readTextFileSync("/etc/passwd");
   await refuses(
-    tar([{ name: "etc", type: "2", linkname: "/etc" }, { name: "etc/passwd", data: "root::0:0::/:/bin/sh\n" }]),
+    tar([{ name: "etc", type: "2", linkname: "/etc" }, {
+      name: "etc/passwd",
+      data: "root::0:0::/:/bin/sh\n",
+    }]),
     /entry "etc\/passwd": parent "etc" is a symlink; refusing to follow it/,
   );
   await refuses(
@@ -137,7 +162,10 @@ Deno.test("untar() only allows hardlinks to entries inside the target", async ()
     tar([{ name: "h", type: "1", linkname: "../../etc/passwd" }]),
     /entry "h": hardlink target "..\/..\/etc\/passwd" escapes the target directory/,
   );
-  await refuses(tar([{ name: "h", type: "1", linkname: "/etc/passwd" }]), /hardlink target "\/etc\/passwd" does not exist in the archive/);
+  await refuses(
+    tar([{ name: "h", type: "1", linkname: "/etc/passwd" }]),
+    /hardlink target "\/etc\/passwd" does not exist in the archive/,
+  );
   await refuses(
     tar([{ name: "l", type: "2", linkname: "/etc" }, { name: "h", type: "1", linkname: "l/passwd" }]),
     /parent "l" is a symlink/,
@@ -154,9 +182,14 @@ Deno.test("untar() guards against decompression bombs and huge entry counts", as
   // 20 MiB of zeros compresses to ~20 KiB.
   const bomb = await gzip(tar([{ name: "zeros", data: new Uint8Array(20 * 1024 * 1024) }]));
   assert.ok(bomb.length < 100_000);
-  await refuses(bomb, /entry "zeros": archive expands to more than 1048576 bytes \(limit\)/, { maxBytes: 1024 * 1024 });
+  await refuses(bomb, /entry "zeros": archive expands to more than 1048576 bytes \(limit\)/, {
+    maxBytes: 1024 * 1024,
+  });
   // A header that lies about a huge size is refused before anything is written.
-  await refuses(tar([{ name: "huge", size: DEFAULT_MAX_BYTES + 1 }], { noEnd: true }), /archive expands to more than/);
+  await refuses(
+    tar([{ name: "huge", size: DEFAULT_MAX_BYTES + 1 }], { noEnd: true }),
+    /archive expands to more than/,
+  );
   const many = tar(Array.from({ length: 20 }, (_, i) => ({ name: `f${i}`, data: "" })));
   await refuses(many, /more than 10 entries/, { maxEntries: 10 });
 });

@@ -11,7 +11,11 @@ Deno.test("parseArgs() stops at the first positional argument", () => {
 });
 
 Deno.test("parseArgs() takes --opt=value, -ovalue and combined short flags", () => {
-  const p = parseArgs(["--env=A=1", "-eB=2", "-iw", "/x", "--read-only", "--", "-not-an-option"], RUN_OPTIONS, "run");
+  const p = parseArgs(
+    ["--env=A=1", "-eB=2", "-iw", "/x", "--read-only", "--", "-not-an-option"],
+    RUN_OPTIONS,
+    "run",
+  );
   assert.deepEqual(p.values.get("env"), ["A=1", "B=2"]);
   assert.deepEqual(p.values.get("workdir"), ["/x"]);
   assert.ok(p.flags.has("interactive") && p.flags.has("read-only"));
@@ -19,11 +23,17 @@ Deno.test("parseArgs() takes --opt=value, -ovalue and combined short flags", () 
 });
 
 Deno.test("parseArgs() names unknown options and missing values", () => {
-  assert.throws(() => parseArgs(["--nope"], RUN_OPTIONS, "run"), (e: unknown) =>
-    e instanceof UsageError && e.message === `tinyo run: unknown option "--nope" (see 'tinyo run --help')`);
+  assert.throws(
+    () => parseArgs(["--nope"], RUN_OPTIONS, "run"),
+    (e: unknown) =>
+      e instanceof UsageError && e.message === `tinyo run: unknown option "--nope" (see 'tinyo run --help')`,
+  );
   assert.throws(() => parseArgs(["-Z"], RUN_OPTIONS, "run"), /unknown option "-Z"/);
   assert.throws(() => parseArgs(["-w"], RUN_OPTIONS, "run"), /option "-w" needs a value/);
-  assert.throws(() => parseArgs(["--read-only=yes"], RUN_OPTIONS, "run"), /option "--read-only" takes no value/);
+  assert.throws(
+    () => parseArgs(["--read-only=yes"], RUN_OPTIONS, "run"),
+    /option "--read-only" takes no value/,
+  );
 });
 
 Deno.test("parseRunArgs() builds run options; -- and --rootfs are accepted", () => {
@@ -57,15 +67,42 @@ Deno.test("parseVolume() and parseEnv() reject malformed values", () => {
 
 Deno.test("buildRunSpec() makes the namespaces, mounts and environment docker users expect", () => {
   const spec = buildRunSpec(
-    { image: "i", command: [], env: ["PATH=/x", "A=1"], volumes: [], readOnly: true, rootfsRw: false, network: "none" },
-    { id: "0123456789abcdef", rootfs: "/c/rootfs", etc: { hostname: "/c/h", hosts: "/c/hs", resolvConf: "/c/r" } },
+    {
+      image: "i",
+      command: [],
+      env: ["PATH=/x", "A=1"],
+      volumes: [],
+      readOnly: true,
+      rootfsRw: false,
+      network: "none",
+    },
+    {
+      id: "0123456789abcdef",
+      rootfs: "/c/rootfs",
+      etc: { hostname: "/c/h", hosts: "/c/hs", resolvConf: "/c/r" },
+    },
   );
   assert.deepEqual(spec.process?.args, ["/bin/sh"]);
   assert.equal(spec.hostname, "0123456789ab");
   assert.deepEqual(spec.process?.env, ["PATH=/x", "HOSTNAME=0123456789ab", "HOME=/root", "A=1"]);
-  assert.deepEqual(spec.linux?.namespaces?.map((n) => n.type), ["pid", "mount", "uts", "ipc", "cgroup", "network"]);
+  assert.deepEqual(spec.linux?.namespaces?.map((n) => n.type), [
+    "pid",
+    "mount",
+    "uts",
+    "ipc",
+    "cgroup",
+    "network",
+  ]);
   assert.equal(spec.root?.readonly, true);
   assert.deepEqual(spec.mounts?.map((m) => m.destination), [
-    "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf",
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
   ]);
 });

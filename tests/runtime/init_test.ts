@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { FakeSyscalls } from "../helpers/fake_syscalls.ts";
 import { planExec, setupContainer } from "../../runtime/init.ts";
 import { buildRunSpec, type RunOptions } from "../../runtime/run_spec.ts";
-import { validateSpec } from "../../runtime/spec.ts";
+import { type Spec, validateSpec } from "../../runtime/spec.ts";
 import { CLONE, MNT, MS, PR, SyscallError } from "../../runtime/syscalls.ts";
 import { CommandNotFoundError } from "../../runtime/errors.ts";
 
@@ -22,7 +22,7 @@ const BASE: RunOptions = {
   network: "none",
 };
 
-function specFor(rootfs: string, opts: Partial<RunOptions> = {}) {
+function specFor(rootfs: string, opts: Partial<RunOptions> = {}): Spec {
   const etc = { hostname: "/dev/null", hosts: "/dev/null", resolvConf: "/dev/null" };
   return validateSpec(buildRunSpec({ ...BASE, ...opts }, { id: "abcdef0123456789", rootfs, etc }));
 }
@@ -107,8 +107,10 @@ Deno.test("setupContainer() with --network host keeps the host network and does 
     assert.equal(sys.of("linkUp").length, 0);
     assert.equal(sys.of("unshare")[0]!.flags & CLONE.NEWNET, 0);
     // Without overlay information the rootfs is bound onto itself.
-    assert.ok(sys.calls.some((c) => c.op === "mount" && c.source === rootfs && c.target === rootfs &&
-      c.flags === (MS.BIND | MS.REC)));
+    assert.ok(sys.calls.some((c) =>
+      c.op === "mount" && c.source === rootfs && c.target === rootfs &&
+      c.flags === (MS.BIND | MS.REC)
+    ));
   } finally {
     Deno.removeSync(rootfs, { recursive: true });
   }
@@ -154,7 +156,10 @@ Deno.test("setupContainer() joins namespaces given by path before creating the o
 
 Deno.test("planExec() resolves the command in the container's PATH and fails with 127", () => {
   const spec = specFor("/nonexistent", { command: ["no-such-tinyo-cmd"], env: ["PATH=/nonexistent/bin"] });
-  assert.throws(() => planExec(spec), (e: unknown) => e instanceof CommandNotFoundError && e.exitCode === 127);
+  assert.throws(
+    () => planExec(spec),
+    (e: unknown) => e instanceof CommandNotFoundError && e.exitCode === 127,
+  );
   const sh = planExec(specFor("/x", { command: ["sh", "-c", "x"], env: ["PATH=/bin:/usr/bin"] }));
   assert.equal(sh.path, "/bin/sh");
   assert.deepEqual(sh.argv, ["sh", "-c", "x"]);

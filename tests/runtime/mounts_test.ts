@@ -62,8 +62,14 @@ Deno.test("applyMount() of a missing bind source names it", () => {
   const rootfs = Deno.makeTempDirSync();
   try {
     assert.throws(
-      () => applyMount(new FakeSyscalls(), rootfs, { destination: "/x", type: "bind", source: "/nonexistent/src" }),
-      (e: unknown) => e instanceof ConfigError && /"\/nonexistent\/src".*no such file or directory/.test(e.message),
+      () =>
+        applyMount(new FakeSyscalls(), rootfs, {
+          destination: "/x",
+          type: "bind",
+          source: "/nonexistent/src",
+        }),
+      (e: unknown) =>
+        e instanceof ConfigError && /"\/nonexistent\/src".*no such file or directory/.test(e.message),
     );
     assert.deepEqual([...Deno.readDirSync(rootfs)], []);
   } finally {

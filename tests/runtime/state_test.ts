@@ -3,7 +3,11 @@ import { collectGarbage, newRecord, readRecord, resolveLayout, writeRecord } fro
 import { isAlive, processStartTime } from "../../runtime/proc.ts";
 
 Deno.test("resolveLayout() puts everything under --root, or uses the standard paths", () => {
-  assert.deepEqual(resolveLayout("/tmp/r/"), { imagesDir: "/tmp/r/images", containersDir: "/tmp/r/containers", stateDir: "/tmp/r/state" });
+  assert.deepEqual(resolveLayout("/tmp/r/"), {
+    imagesDir: "/tmp/r/images",
+    containersDir: "/tmp/r/containers",
+    stateDir: "/tmp/r/state",
+  });
   assert.equal(resolveLayout().stateDir, "/run/tinyo");
   assert.equal(resolveLayout().imagesDir, "/var/lib/tinyo/images");
 });
@@ -34,7 +38,9 @@ Deno.test("collectGarbage() removes containers of dead runtimes and keeps live o
     writeRecord(layout, { ...newRecord("dead", `${root}/containers/dead`), ownerPid: 999999999 });
     // The same pid as ours but another start time: a reused pid is not "alive".
     writeRecord(layout, { ...newRecord("reused", `${root}/containers/reused`), ownerStartTime: 1 });
-    for (const id of ["live", "dead", "reused"]) Deno.mkdirSync(`${layout.containersDir}/${id}/upper`, { recursive: true });
+    for (const id of ["live", "dead", "reused"]) {
+      Deno.mkdirSync(`${layout.containersDir}/${id}/upper`, { recursive: true });
+    }
     Deno.writeTextFileSync(`${layout.stateDir}/.x.999999999.tmp`, "{");
     const removed = collectGarbage(layout).sort();
     assert.deepEqual(removed, ["dead", "reused"]);

@@ -1,0 +1,146 @@
+/**
+ * `deno task bench [ITERATIONS]`: start-up latency and peak memory of
+ * `tinyo run <cached alpine> /bin/true` beside `runc run` and `crun run`
+ * on OCI bundles built from the same Alpine tarball, interleaved in one run
+ * (tinyo, runc, crun, tinyo, runc, crun, ...), so machine noise hits all
+ * three alike. Prints medians and the ratios tinyo/runc and tinyo/crun, and
+ * the peak RSS of the largest process of each runtime (GNU time's %M: the
+ * ru_maxrss of the waited-for descendants).
+ *
+ * Needs root, runc, crun and GNU time (apt-get install runc crun time). crun 1.8
+ * refuses this machine's hybrid cgroup layout, so it runs through
+ * ../shared/oci/crun-hybrid.sh (a private mount namespace without the cgroup2
+ * mount; its unshare+sh wrapper adds a few ms, reported separately).
+ */
+
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
+const TARBALL = `${SHARED}rootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz`;
+const N = Number(Deno.args[0] ?? 30);
+const dec = new TextDecoder();
+
+function which(cmd: string): string | undefined {
+  const out = new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).outputSync();
+  return out.success ? dec.decode(out.stdout).trim() : undefined;
+}
+
+function must(cmd: string, args: string[]): void {
+  const out = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).outputSync();
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${dec.decode(out.stderr)}`);
+}
+
+// GNU time reports the peak RSS (KiB) of the largest waited-for process; it
+// forks itself (a tiny C program), so its floor is about 2 MiB for everyone.
+function timed(argv: string[]): { ms: number; rssKiB: number } {
+  const t0 = performance.now();
+  const out = new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%M", ...argv],
+    stdout: "null",
+    stderr: "piped",
+  })
+    .outputSync();
+  const ms = performance.now() - t0;
+  const err = dec.decode(out.stderr).trim().split("\n");
+  if (!out.success) throw new Error(`${argv.join(" ")} exited ${out.code}: ${err.join(" ")}`);
+  return { ms, rssKiB: Number(err.at(-1)) };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+if (Deno.uid() !== 0) {
+  // deno-lint-ignore no-console
+  console.error("bench: needs root");
+  Deno.exit(1);
+}
+const work = Deno.makeTempDirSync({ prefix: "tinyo-bench-" });
+try {
+  // One bundle for runc and crun, from the same tarball tinyo caches.
+  const bundle = `${work}/bundle`;
+  Deno.mkdirSync(`${bundle}/rootfs`, { recursive: true });
+  must("tar", ["-xzf", TARBALL, "-C", `${bundle}/rootfs`]);
+  const runc = which("runc");
+  const crun = which("crun");
+  if (runc !== undefined) {
+    must(runc, ["spec", "--bundle", bundle]);
+    const spec = JSON.parse(Deno.readTextFileSync(`${bundle}/config.json`));
+    spec.process.terminal = false;
+    spec.process.args = ["/bin/true"];
+    Deno.writeTextFileSync(`${bundle}/config.json`, JSON.stringify(spec, null, 2));
+  }
+  const tinyoRoot = `${work}/tinyo-root`;
+  const compiled = (() => {
+    try {
+      Deno.statSync(`${ROOT}dist/tinyo`);
+      return `${ROOT}dist/tinyo`;
+    } catch {
+      return undefined;
+    }
+  })();
+  const tinyoArgv = compiled !== undefined ? [compiled, "--root", tinyoRoot, "run", TARBALL, "/bin/true"] : [
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    "--no-config",
+    "--quiet",
+    `${ROOT}main.ts`,
+    "--root",
+    tinyoRoot,
+    "run",
+    TARBALL,
+    "/bin/true",
+  ];
+  const fresh = timed(tinyoArgv); // also fills the image cache
+  const runners: Record<string, (i: number) => string[]> = {
+    tinyo: () => tinyoArgv,
+  };
+  if (runc !== undefined) {
+    runners.runc = (i) => [runc, "--root", `${work}/runc-root`, "run", "--bundle", bundle, `b${i}`];
+  }
+  if (crun !== undefined) {
+    runners.crun = (
+      i,
+    ) => [`${SHARED}oci/crun-hybrid.sh`, "--root", `${work}/crun-root`, "run", "--bundle", bundle, `c${i}`];
+  }
+  runners["unshare+sh (crun wrapper cost)"] =
+    () => ["unshare", "-m", "--propagation", "private", "sh", "-c", "true"];
+  const times: Record<string, number[]> = {};
+  const rss: Record<string, number[]> = {};
+  for (const name of Object.keys(runners)) timed(runners[name]!(-1)); // warm-up
+  for (let i = 0; i < N; i++) {
+    for (const [name, argv] of Object.entries(runners)) {
+      const r = timed(argv(i));
+      (times[name] ??= []).push(r.ms);
+      (rss[name] ??= []).push(r.rssKiB);
+    }
+  }
+  const med = (name: string): number => median(times[name] ?? [NaN]);
+  const lines = [
+    `tinyo ${
+      compiled ? "(compiled dist/tinyo)" : "(deno run main.ts)"
+    } vs runc vs crun, /bin/true in Alpine 3.20.3, ${N} interleaved runs each`,
+    "",
+    "| runtime | median ms | min ms | max ms | peak RSS of largest process |",
+    "|---|---|---|---|---|",
+    ...Object.keys(runners).map((name) => {
+      const t = times[name]!;
+      return `| ${name} | ${med(name).toFixed(1)} | ${Math.min(...t).toFixed(1)} | ${
+        Math.max(...t).toFixed(1)
+      } | ${(Math.max(...rss[name]!) / 1024).toFixed(1)} MiB |`;
+    }),
+    "",
+    ...(runc ? [`tinyo/runc = ${(med("tinyo") / med("runc")).toFixed(2)}`] : ["runc not installed"]),
+    ...(crun ? [`tinyo/crun = ${(med("tinyo") / med("crun")).toFixed(2)}`] : ["crun not installed"]),
+    `tinyo run from a fresh tarball (unpack + run, first start): ${fresh.ms.toFixed(1)} ms`,
+  ];
+  // deno-lint-ignore no-console
+  console.log(lines.join("\n"));
+} finally {
+  new Deno.Command("sh", { args: ["-c", `umount -R ${work}/bundle/rootfs 2>/dev/null; true`] }).outputSync();
+  Deno.removeSync(work, { recursive: true });
+}

@@ -1,0 +1,55 @@
+/**
+ * Fails when the module boundaries are crossed (shared/docs/STYLE.md):
+ * `Deno.dlopen` only in ffi/_libc.ts; `Unsafe*` and pointers only in ffi/;
+ * ffi/ imports nothing of the project; runtime/ reaches ffi/ only through
+ * runtime/syscalls.ts; rootfs/ may use ffi/ but not runtime/; nothing in the
+ * product imports tests/ or tasks/.
+ */
+
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const problems: string[] = [];
+
+function* walk(dir: string): Generator<string> {
+  for (const e of Deno.readDirSync(`${ROOT}${dir}`)) {
+    const rel = `${dir}/${e.name}`;
+    if (e.isDirectory) yield* walk(rel);
+    else if (e.name.endsWith(".ts")) yield rel;
+  }
+}
+
+const files = ["main.ts", ...walk("ffi"), ...walk("runtime"), ...walk("rootfs")].map((f) =>
+  f.replace(/^\//, "")
+);
+for (const file of files) {
+  const text = Deno.readTextFileSync(`${ROOT}${file}`);
+  const imports = [...text.matchAll(/(?:from|import\()\s*"([^"]+)"/g)].map((m) => m[1]!);
+  const top = file.split("/")[0]!;
+  if (/Deno\.dlopen\(/.test(text) && file !== "ffi/_libc.ts") {
+    problems.push(`${file}: Deno.dlopen outside ffi/_libc.ts`);
+  }
+  if (/\bUnsafe(Pointer|PointerView|Callback|FnPointer)\b|PointerValue/.test(text) && top !== "ffi") {
+    problems.push(`${file}: raw pointers outside ffi/`);
+  }
+  for (const spec of imports) {
+    if (!spec.startsWith(".")) continue;
+    const target = new URL(spec, `file:///${file}`).pathname.slice(1);
+    const targetTop = target.split("/")[0]!;
+    if (targetTop === "tests" || targetTop === "tasks") problems.push(`${file}: imports ${target}`);
+    if (top === "ffi" && targetTop !== "ffi") problems.push(`${file}: ffi/ imports ${target}`);
+    if (top === "runtime" && targetTop === "ffi" && file !== "runtime/syscalls.ts") {
+      problems.push(`${file}: runtime/ imports ${target} (go through runtime/syscalls.ts)`);
+    }
+    if (top === "rootfs" && targetTop === "runtime") problems.push(`${file}: rootfs/ imports ${target}`);
+    if (top === "ffi" || top === "rootfs") continue;
+    if (target === "ffi/_libc.ts") problems.push(`${file}: imports the private symbol table`);
+  }
+}
+if (problems.length > 0) {
+  // deno-lint-ignore no-console
+  console.error(`Module boundaries crossed:\n  ${problems.join("\n  ")}`);
+  Deno.exit(1);
+}
+// deno-lint-ignore no-console
+console.log(`Module boundaries ok (${files.length} files)`);
