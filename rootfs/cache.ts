@@ -11,10 +11,15 @@
  * Two processes unpacking the same tarball at once both finish, and the
  * second rename loses harmlessly: no lock needed, never a half tree.
  *
+ * Hashing a tarball on every run would cost a full read (and loading
+ * node:crypto, ~20 ms of start-up): each tarball's digest is remembered in
+ * `<imagesDir>/.digests/<dev>-<ino>-<size>-<mtime>-<ctime>`, so an unchanged
+ * file (same inode, size, modification and change times) is not read again.
+ * Any write, rename or chmod of the file changes its ctime and so the key.
+ *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { untar, UntarError, type UntarOptions } from "./untar.ts";
 
 /** An image in the cache. */
@@ -37,10 +42,41 @@ export interface ImageMeta {
 
 /** The sha256 of a file, hex, read in a stream. */
 export async function sha256File(path: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   using file = await Deno.open(path, { read: true });
   for await (const chunk of file.readable) hash.update(chunk);
   return hash.digest("hex");
+}
+
+/** A tarball's digest, and how to remember it once the image is cached. */
+interface Digest {
+  sha256: string;
+  /** Records the digest in the memo (no-op when it came from there). */
+  remember(): void;
+}
+
+/** The sha256 of `path`, from the digest memo when the file is unchanged. */
+async function tarballDigest(imagesDir: string, path: string): Promise<Digest> {
+  const info = Deno.statSync(path);
+  const key = [info.dev, info.ino, info.size, info.mtime?.getTime(), info.ctime?.getTime()].join("-");
+  const memo = `${imagesDir}/.digests/${key}`;
+  try {
+    const sha256 = Deno.readTextFileSync(memo).trim();
+    if (/^[0-9a-f]{64}$/.test(sha256)) return { sha256, remember: () => {} };
+  } catch {
+    // Not remembered yet.
+  }
+  const sha256 = await sha256File(path);
+  return {
+    sha256,
+    remember(): void {
+      Deno.mkdirSync(`${imagesDir}/.digests`, { recursive: true, mode: 0o700 });
+      const tmp = `${memo}.${Deno.pid}.tmp`;
+      Deno.writeTextFileSync(tmp, `${sha256}\n`);
+      Deno.renameSync(tmp, memo);
+    },
+  };
 }
 
 function exists(path: string): boolean {
@@ -62,9 +98,13 @@ export async function ensureImage(
   tarball: string,
   options: UntarOptions = {},
 ): Promise<CachedImage> {
-  const sha256 = await sha256File(tarball);
+  const digest = await tarballDigest(imagesDir, tarball);
+  const sha256 = digest.sha256;
   const dir = `${imagesDir}/${sha256}`;
-  if (exists(`${dir}/image.json`)) return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
+  if (exists(`${dir}/image.json`)) {
+    digest.remember();
+    return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
+  }
   Deno.mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
   const tmp = `${imagesDir}/.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   Deno.mkdirSync(`${tmp}/rootfs`, { recursive: true, mode: 0o755 });
@@ -85,8 +125,10 @@ export async function ensureImage(
       // Another process finished the same image first: use theirs.
       if (!exists(`${dir}/image.json`)) throw err;
       Deno.removeSync(tmp, { recursive: true });
+      digest.remember();
       return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
     }
+    digest.remember();
     return { sha256, rootfs: `${dir}/rootfs`, unpacked: true };
   } catch (err) {
     Deno.removeSync(tmp, { recursive: true });

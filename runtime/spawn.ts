@@ -19,7 +19,6 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import { CLONE, O, processCalls } from "./syscalls.ts";
 
 /** How to spawn the init. */
@@ -44,7 +43,7 @@ export interface SpawnedInit {
 export function initCommand(): { path: string; args: string[] } {
   const path = Deno.execPath();
   if (Deno.build.standalone) return { path, args: ["init"] };
-  const main = fileURLToPath(new URL("../main.ts", import.meta.url));
+  const main = decodeURIComponent(new URL("../main.ts", import.meta.url).pathname);
   return { path, args: ["run", "--allow-all", "--no-config", "--quiet", main, "init"] };
 }
 

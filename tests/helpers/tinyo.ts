@@ -147,6 +147,11 @@ export function processesMentioning(needle: string): number[] {
   return pids;
 }
 
+/** The cached images (sha256 directories) under a root. */
+export function listImages(root: string): string[] {
+  return listDir(`${root}/images`).filter((n) => !n.startsWith("."));
+}
+
 /** Entries of a directory (empty when missing). */
 export function listDir(path: string): string[] {
   try {

@@ -10,6 +10,7 @@ import {
   IGNORE_ROOT,
   leftovers,
   listDir,
+  listImages,
   makeRoot,
   Output,
   spawnTinyo,
@@ -434,7 +435,7 @@ Deno.test("run: 10 containers at once do not disturb each other", opts, async ()
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `/mine ${i}\nc${i}\n1\n`);
     });
-    assert.equal(listDir(`${root}/images`).length, 1);
+    assert.equal(listImages(root).length, 1);
     assertClean(root);
   } finally {
     Deno.removeSync(root, { recursive: true });
@@ -564,7 +565,7 @@ Deno.test("run: the image is unpacked once and then reused", opts, async () => {
   const root = makeRoot("tinyo-cache-");
   try {
     await tinyo(root, ["run", IMG, "true"]);
-    const [sha] = listDir(`${root}/images`);
+    const [sha] = listImages(root);
     const meta = JSON.parse(Deno.readTextFileSync(`${root}/images/${sha}/image.json`));
     const mtime = Deno.statSync(`${root}/images/${sha}/image.json`).mtime;
     // The same tarball through another path: same cache entry, not unpacked again.
@@ -572,7 +573,7 @@ Deno.test("run: the image is unpacked once and then reused", opts, async () => {
     Deno.copyFileSync(IMG, copy);
     const r = await tinyo(root, ["run", copy, "true"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(listDir(`${root}/images`), [sha]);
+    assert.deepEqual(listImages(root), [sha]);
     assert.deepEqual(Deno.statSync(`${root}/images/${sha}/image.json`).mtime, mtime);
     const expected =
       new TextDecoder().decode(new Deno.Command("sha256sum", { args: [IMG] }).outputSync().stdout).split(

@@ -264,7 +264,12 @@ Deno.test("ensureImage() leaves nothing in the cache when extraction fails", asy
     const img = await ensureImage(images, bad);
     assert.ok(img.unpacked);
     assert.equal((await ensureImage(images, bad)).unpacked, false);
-    assert.deepEqual([...Deno.readDirSync(images)].map((e) => e.name), [img.sha256]);
+    assert.deepEqual([...Deno.readDirSync(images)].map((e) => e.name).sort(), [".digests", img.sha256]);
+    // The memo is keyed by the file's identity: a rewrite (new ctime) is hashed again.
+    Deno.writeFileSync(bad, tar([{ name: "bin/sh", data: "#!/x", mode: 0o755 }]));
+    const changed = await ensureImage(images, bad);
+    assert.notEqual(changed.sha256, img.sha256);
+    assert.ok(changed.unpacked);
   } finally {
     Deno.removeSync(images, { recursive: true });
     Deno.removeSync(bad);
