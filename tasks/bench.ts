@@ -119,6 +119,17 @@ try {
       (rss[name] ??= []).push(r.rssKiB);
     }
   }
+  // Unpacking the same tarball: tinyo's extractor vs GNU tar, interleaved.
+  const unpack: Record<string, number[]> = { tinyo: [], tar: [] };
+  const tinyoBase = tinyoArgv.slice(0, tinyoArgv.indexOf("--root"));
+  for (let i = 0; i < Math.min(N, 10); i++) {
+    const a = `${work}/unpack-tinyo`;
+    const b = `${work}/unpack-tar`;
+    for (const d of [a, b]) if (i > 0) Deno.removeSync(d, { recursive: true });
+    unpack.tinyo!.push(timed([...tinyoBase, "unpack", TARBALL, a]).ms);
+    Deno.mkdirSync(b);
+    unpack.tar!.push(timed(["tar", "-xzf", TARBALL, "-C", b]).ms);
+  }
   const med = (name: string): number => median(times[name] ?? [NaN]);
   const lines = [
     `tinyo ${
@@ -137,6 +148,12 @@ try {
     ...(runc ? [`tinyo/runc = ${(med("tinyo") / med("runc")).toFixed(2)}`] : ["runc not installed"]),
     ...(crun ? [`tinyo/crun = ${(med("tinyo") / med("crun")).toFixed(2)}`] : ["crun not installed"]),
     `tinyo run from a fresh tarball (unpack + run, first start): ${fresh.ms.toFixed(1)} ms`,
+    `unpack Alpine 3.20.3: tinyo ${median(unpack.tinyo!).toFixed(1)} ms, tar -xzf ${
+      median(unpack.tar!).toFixed(1)
+    } ms, ` +
+    `tinyo/tar = ${(median(unpack.tinyo!) / median(unpack.tar!)).toFixed(2)} (median of ${
+      unpack.tar!.length
+    })`,
   ];
   // deno-lint-ignore no-console
   console.log(lines.join("\n"));

@@ -8,6 +8,7 @@ import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { UsageError } from "../errors.ts";
 import { resolveLayout } from "../state.ts";
 import { runCommand } from "./run.ts";
+import { unpackCommand } from "./unpack.ts";
 
 /** tinyo's version. */
 export const VERSION = "0.1.0";
@@ -30,6 +31,7 @@ A Linux container runtime in TypeScript on Deno.
 
 Commands:
   run        Run a command in a new container
+  unpack     Extract a tarball into a directory, safely
   version    Show the version
 
 Options:
@@ -55,6 +57,8 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   switch (verb) {
     case "run":
       return await runCommand(layout, rest);
+    case "unpack":
+      return await unpackCommand(rest);
     case "version":
       // deno-lint-ignore no-console
       console.log(`tinyo version ${VERSION}`);

@@ -1,0 +1,94 @@
+/**
+ * `tinyo unpack TARBALL DIR`: the image extractor on its own, for
+ * experiments and for testing it. TARBALL may be `-` for stdin; gzip is
+ * detected from the data. DIR must not exist or be empty. On any error the
+ * partial result is removed (DIR itself too when tinyo created it).
+ *
+ * @module
+ */
+
+import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
+import { ImageError, UsageError } from "../errors.ts";
+import { untar, UntarError } from "../../rootfs/mod.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    long: "max-size",
+    value: true,
+    arg: "BYTES",
+    help: "Refuse archives expanding past BYTES (k/m/g suffixes; default 8g)",
+  },
+  { long: "help", help: "Show this help" },
+];
+
+/** Help text of `tinyo unpack`. */
+export const UNPACK_HELP = `Usage: tinyo unpack [OPTIONS] TARBALL DIR
+
+Extract a tar archive (.tar.gz or .tar; - for stdin) into DIR with tinyo's
+extractor: nothing is ever written outside DIR, whatever the archive holds.
+
+Options:
+${formatOptions(OPTIONS)}`;
+
+/** Parses a size such as `512m` or `8g` into bytes. */
+export function parseSize(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmgt]?)i?b?$/i.exec(value.trim());
+  if (m === null) {
+    throw new UsageError(
+      `tinyo: invalid ${what} "${value}": expected a number with an optional k, m, g or t suffix`,
+    );
+  }
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k"]!;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** `tinyo unpack`: returns the exit code. */
+export async function unpackCommand(argv: readonly string[]): Promise<number> {
+  const p = parseArgs(argv, OPTIONS, "unpack");
+  if (p.flags.has("help")) {
+    // deno-lint-ignore no-console
+    console.log(UNPACK_HELP);
+    return 0;
+  }
+  if (p.rest.length !== 2) {
+    throw new UsageError("tinyo unpack: expected TARBALL and DIR (see 'tinyo unpack --help')");
+  }
+  const [source, dir] = p.rest as [string, string];
+  const maxSize = p.values.get("max-size")?.at(-1);
+  let created = false;
+  try {
+    const entries = [...Deno.readDirSync(dir)];
+    if (entries.length > 0) throw new UsageError(`tinyo unpack: "${dir}" is not empty`);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    created = true;
+  }
+  let input: ReadableStream<Uint8Array>;
+  try {
+    input = source === "-" ? Deno.stdin.readable : (await Deno.open(source)).readable;
+  } catch (err) {
+    if (created) Deno.removeSync(dir, { recursive: true });
+    throw new ImageError(
+      `Cannot read "${source}": ${
+        err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message
+      }`,
+    );
+  }
+  try {
+    const r = await untar(
+      input,
+      dir,
+      maxSize === undefined ? {} : { maxBytes: parseSize(maxSize, "--max-size") },
+    );
+    // deno-lint-ignore no-console
+    console.error(`tinyo: unpacked ${r.entries} entries, ${r.bytes} bytes into ${dir}`);
+    return 0;
+  } catch (err) {
+    // Remove the partial result, keeping a directory the user made.
+    if (created) Deno.removeSync(dir, { recursive: true });
+    else for (const e of Deno.readDirSync(dir)) Deno.removeSync(`${dir}/${e.name}`, { recursive: true });
+    if (err instanceof UntarError) throw new ImageError(`Cannot unpack "${source}": ${err.message}`);
+    throw err;
+  }
+}
