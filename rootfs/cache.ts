@@ -29,12 +29,26 @@ export interface CachedImage {
   rootfs: string;
   /** True when this call unpacked it (false: it was cached). */
   unpacked: boolean;
+  /** Unpacked data bytes. */
+  bytes?: number;
+}
+
+/** Options of `ensureImage`. */
+export interface EnsureImageOptions extends UntarOptions {
+  /** The tarball's sha256 when already known and verified (skips hashing). */
+  sha256?: string;
+  /** What to record as the image's source (default: the tarball path). */
+  source?: string;
+  /** Called with the number of tarball bytes read so far while unpacking. */
+  onInput?: (done: number) => void;
 }
 
 /** Metadata stored beside an unpacked image. */
 export interface ImageMeta {
   sha256: string;
   source: string;
+  /** Tarball size in bytes. */
+  size: number;
   entries: number;
   bytes: number;
   unpackedAt: string;
@@ -96,9 +110,11 @@ function exists(path: string): boolean {
 export async function ensureImage(
   imagesDir: string,
   tarball: string,
-  options: UntarOptions = {},
+  options: EnsureImageOptions = {},
 ): Promise<CachedImage> {
-  const digest = await tarballDigest(imagesDir, tarball);
+  const digest: Digest = options.sha256 !== undefined
+    ? { sha256: options.sha256, remember: () => {} }
+    : await tarballDigest(imagesDir, tarball);
   const sha256 = digest.sha256;
   const dir = `${imagesDir}/${sha256}`;
   if (exists(`${dir}/image.json`)) {
@@ -110,10 +126,26 @@ export async function ensureImage(
   Deno.mkdirSync(`${tmp}/rootfs`, { recursive: true, mode: 0o755 });
   try {
     const file = await Deno.open(tarball, { read: true });
-    const result = await untar(file.readable, `${tmp}/rootfs`, options);
+    const size = (await file.stat()).size;
+    let input: ReadableStream<Uint8Array> = file.readable;
+    if (options.onInput !== undefined) {
+      const onInput = options.onInput;
+      let done = 0;
+      input = input.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller): void {
+            done += chunk.length;
+            onInput(done);
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+    }
+    const result = await untar(input, `${tmp}/rootfs`, options);
     const meta: ImageMeta = {
       sha256,
-      source: tarball,
+      source: options.source ?? tarball,
+      size,
       entries: result.entries,
       bytes: result.bytes,
       unpackedAt: new Date().toISOString(),
@@ -129,7 +161,7 @@ export async function ensureImage(
       return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
     }
     digest.remember();
-    return { sha256, rootfs: `${dir}/rootfs`, unpacked: true };
+    return { sha256, rootfs: `${dir}/rootfs`, unpacked: true, bytes: result.bytes };
   } catch (err) {
     Deno.removeSync(tmp, { recursive: true });
     throw err;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { resolveRootfs, RootfsError } from "../rootfs/mod.ts";
+import { PullError, RefError, type ResolveOptions, resolveRootfs, RootfsError } from "../rootfs/mod.ts";
 import { collectGarbage, type Layout, newRecord, removeContainer, writeRecord } from "./state.ts";
 import { buildRunSpec, hostsFile, type RunOptions } from "./run_spec.ts";
 import { validateSpec } from "./spec.ts";
@@ -60,21 +60,28 @@ function hostResolvConf(): string {
  * Runs a container in the foreground and returns the command's exit code.
  * Whatever happens, the container's directory and record are removed.
  */
-export async function runContainer(layout: Layout, opts: RunOptions): Promise<number> {
+export async function runContainer(
+  layout: Layout,
+  opts: RunOptions,
+  imageOptions: ResolveOptions = {},
+): Promise<number> {
   requireRoot("run");
   collectGarbage(layout);
   let image;
   try {
-    image = await resolveRootfs(opts.image, layout.imagesDir);
+    image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
   } catch (err) {
-    if (err instanceof RootfsError) throw new ImageError(err.message);
+    if (err instanceof RootfsError || err instanceof RefError || err instanceof PullError) {
+      throw new ImageError(err.message);
+    }
     throw err;
   }
+  const imageSha = image.kind === "image" ? { image: image.sha256 } : {};
 
   const id = newContainerId();
   const dir = `${layout.containersDir}/${id}`;
   // The record goes first: if we die after this, the next tinyo cleans up.
-  writeRecord(layout, newRecord(id, dir));
+  writeRecord(layout, { ...newRecord(id, dir), ...imageSha });
   const removeSignals: (() => void)[] = [];
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -115,6 +122,7 @@ export async function runContainer(layout: Layout, opts: RunOptions): Promise<nu
     const startTime = processStartTime(init.child.pid);
     writeRecord(layout, {
       ...newRecord(id, dir),
+      ...imageSha,
       status: "running",
       pid: init.child.pid,
       ...(startTime === undefined ? {} : { pidStartTime: startTime }),

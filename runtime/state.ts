@@ -57,6 +57,8 @@ export interface ContainerRecord {
   ownerStartTime?: number;
   /** Start time of `pid`, for PID-reuse safe liveness checks. */
   pidStartTime?: number;
+  /** sha256 of the cached image the container runs on, if any. */
+  image?: string;
 }
 
 /** Path of a container's record. */
@@ -80,6 +82,17 @@ export function readRecord(layout: Layout, id: string): ContainerRecord | undefi
   } catch {
     return undefined;
   }
+}
+
+/** Every readable record. */
+export function listRecords(layout: Layout): ContainerRecord[] {
+  const out: ContainerRecord[] = [];
+  for (const name of listDir(layout.stateDir)) {
+    if (!name.endsWith(".json") || name.startsWith(".")) continue;
+    const rec = readRecord(layout, name.slice(0, -5));
+    if (rec !== undefined) out.push(rec);
+  }
+  return out;
 }
 
 /** A new record owned by this process. */

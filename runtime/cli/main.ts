@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { resolveLayout } from "../state.ts";
 import { runCommand } from "./run.ts";
 import { unpackCommand } from "./unpack.ts";
+import { imagesCommand, importCommand, pullCommand, rmiCommand } from "./images.ts";
 
 /** tinyo's version. */
 export const VERSION = "0.1.0";
@@ -31,6 +32,10 @@ A Linux container runtime in TypeScript on Deno.
 
 Commands:
   run        Run a command in a new container
+  pull       Download an Alpine image (alpine[:TAG]) into the cache
+  import     Register a local minirootfs tarball as an image
+  images     List cached images
+  rmi        Remove images
   unpack     Extract a tarball into a directory, safely
   version    Show the version
 
@@ -57,6 +62,14 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   switch (verb) {
     case "run":
       return await runCommand(layout, rest);
+    case "pull":
+      return await pullCommand(layout, rest);
+    case "import":
+      return await importCommand(layout, rest);
+    case "images":
+      return imagesCommand(layout, rest);
+    case "rmi":
+      return rmiCommand(layout, rest);
     case "unpack":
       return await unpackCommand(rest);
     case "version":

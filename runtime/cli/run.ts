@@ -10,6 +10,9 @@ import { parseVolume, type RunOptions } from "../run_spec.ts";
 import { UsageError } from "../errors.ts";
 import { runContainer } from "../container.ts";
 import type { Layout } from "../state.ts";
+import type { PullPolicy } from "../../rootfs/mod.ts";
+import { mirrorFrom } from "./images.ts";
+import { progressReporter } from "./progress.ts";
 
 /** The options of `tinyo run`. */
 export const RUN_OPTIONS: readonly OptionSpec[] = [
@@ -57,6 +60,14 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     arg: "none|host",
     help: "none: own network namespace, loopback only (default); host",
   },
+  {
+    long: "pull",
+    value: true,
+    arg: "POLICY",
+    help: "Pull an image reference: missing (default), always, never",
+  },
+  { long: "mirror", value: true, arg: "URL", help: "Alpine mirror for pulls (env TINYO_ALPINE_MIRROR)" },
+  { long: "quiet", short: "q", help: "No pull progress output" },
   { long: "interactive", short: "i", help: "Keep stdin open (always the case: stdin is passed through)" },
   { long: "rm", help: "Remove the container when it ends (always the case for foreground runs)" },
   { long: "help", help: "Show this help" },
@@ -67,7 +78,9 @@ export const RUN_HELP = `Usage: tinyo run [OPTIONS] IMAGE [COMMAND [ARG...]]
        tinyo run [OPTIONS] --rootfs DIR [COMMAND [ARG...]]
 
 Run COMMAND (default /bin/sh) in a new container. IMAGE is an Alpine
-minirootfs tarball (.tar.gz or .tar) or a root filesystem directory.
+minirootfs tarball (.tar.gz or .tar), a root filesystem directory, or an
+image reference: alpine[:TAG] (pulled when missing) or a name given to
+'tinyo import'. A path that exists wins over a reference.
 Options end at IMAGE: everything after it is the command and its arguments.
 
 Options:
@@ -85,6 +98,23 @@ function parseUser(value: string): { uid: number; gid: number } {
     throw new UsageError(`tinyo run: invalid --user "${value}": out of range`);
   }
   return { uid, gid };
+}
+
+/** How `tinyo run` gets its image. */
+export interface RunImageOptions {
+  pull: PullPolicy;
+  mirror: string;
+  quiet: boolean;
+}
+
+/** The image options of `tinyo run` (pull policy, mirror, quiet). */
+export function parseRunImageOptions(argv: readonly string[]): RunImageOptions {
+  const p = parseArgs(argv, RUN_OPTIONS, "run");
+  const pull = p.values.get("pull")?.at(-1) ?? "missing";
+  if (pull !== "missing" && pull !== "always" && pull !== "never") {
+    throw new UsageError(`tinyo run: unknown --pull "${pull}" (use missing, always or never)`);
+  }
+  return { pull, mirror: mirrorFrom(p.values.get("mirror")?.at(-1)), quiet: p.flags.has("quiet") };
 }
 
 /** Turns `tinyo run` arguments into `RunOptions`, or `"help"`. */
@@ -138,5 +168,11 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
     console.log(RUN_HELP);
     return 0;
   }
-  return await runContainer(layout, opts);
+  const image = parseRunImageOptions(argv);
+  const onProgress = progressReporter({ quiet: image.quiet });
+  return await runContainer(layout, opts, {
+    pull: image.pull,
+    mirror: image.mirror,
+    ...(onProgress ? { onProgress } : {}),
+  });
 }

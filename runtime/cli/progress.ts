@@ -1,0 +1,84 @@
+/**
+ * Download and unpack progress on stderr: a redrawn bar with bytes, rate and
+ * ETA on a terminal, a few plain lines otherwise, nothing with `-q`.
+ *
+ * @module
+ */
+
+import type { PullProgress } from "../../rootfs/mod.ts";
+
+/** `1536` → `1.5 KiB`. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Seconds → `4s`, `2m05s`. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  const s = Math.round(seconds);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
+
+/** One line of the terminal bar. */
+export function progressLine(p: PullProgress, elapsedMs: number, width = 24): string {
+  const verb = p.phase === "download" ? "Downloading" : "Unpacking";
+  const rate = elapsedMs > 0 ? (p.done / elapsedMs) * 1000 : 0;
+  if (p.total === undefined || p.total <= 0) {
+    return `${verb} ${p.what}  ${formatBytes(p.done)}  ${formatBytes(rate)}/s`;
+  }
+  const frac = Math.min(1, p.done / p.total);
+  const filled = Math.round(frac * width);
+  const eta = rate > 0 ? (p.total - p.done) / rate : Infinity;
+  return `${verb} ${p.what}  [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${
+    String(Math.floor(frac * 100)).padStart(3)
+  }%  ${formatBytes(p.done)} / ${formatBytes(p.total)}  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`;
+}
+
+/** Returns a progress callback writing to stderr, or undefined when quiet. */
+export function progressReporter(options: { quiet: boolean }): ((p: PullProgress) => void) | undefined {
+  if (options.quiet) return undefined;
+  const enc = new TextEncoder();
+  const write = (s: string): void => void Deno.stderr.writeSync(enc.encode(s));
+  const tty = Deno.stderr.isTerminal();
+  let phase = "";
+  let started = 0;
+  let lastDraw = 0;
+  let nextQuarter = 0;
+  return (p) => {
+    const now = performance.now();
+    if (p.phase !== phase) {
+      phase = p.phase;
+      started = now;
+      lastDraw = 0;
+      nextQuarter = 25;
+      if (!tty) {
+        const verb = p.phase === "download" ? "Downloading" : "Unpacking";
+        write(`${verb} ${p.what}${p.total ? ` (${formatBytes(p.total)})` : ""}\n`);
+      }
+    }
+    const elapsed = now - started;
+    if (tty) {
+      if (p.finished || now - lastDraw > 100) {
+        lastDraw = now;
+        write(`\r\x1b[K${progressLine(p, elapsed)}${p.finished ? "\n" : ""}`);
+      }
+      return;
+    }
+    if (p.finished) {
+      const verb = p.phase === "download" ? "Downloaded" : "Unpacked";
+      write(`${verb} ${formatBytes(p.done)} in ${(elapsed / 1000).toFixed(1)}s\n`);
+    } else if (
+      p.total && p.phase === "download" && (p.done / p.total) * 100 >= nextQuarter && nextQuarter < 100
+    ) {
+      write(`  ${nextQuarter}% ${formatBytes(p.done)}\n`);
+      nextQuarter += 25;
+    }
+  };
+}
