@@ -152,7 +152,15 @@ export async function resolveRootfs(
   if (!info.isFile) throw new RootfsError(`Cannot use image "${ref}": not a tarball or a directory`);
   cleanTemporaryImages(imagesDir);
   try {
-    const image = await ensureImage(imagesDir, source, options);
+    const what = source.split("/").pop() ?? source;
+    const total = info.size;
+    const image = await ensureImage(imagesDir, source, {
+      ...options,
+      ...(options.onProgress
+        ? { onInput: (done: number) => options.onProgress!({ phase: "unpack", done, total, what }) }
+        : {}),
+    });
+    if (image.unpacked) options.onProgress?.({ phase: "unpack", done: total, total, what, finished: true });
     try {
       checkRootfsDirectory(image.rootfs);
     } catch (err) {
