@@ -93,7 +93,11 @@ function num(b: Uint8Array, off: number, len: number): number {
   }
   const s = cstr(b, off, len).trim();
   if (s === "") return 0;
-  if (!/^[0-7]+$/.test(s)) throw new UntarError(`corrupt archive: bad number "${s}" in header`);
+  if (!/^[0-7]+$/.test(s)) {
+    throw new UntarError(
+      `corrupt archive: bad number ${JSON.stringify(s.replace(/[^\x20-\x7e]/g, "?"))} in header`,
+    );
+  }
   return parseInt(s, 8);
 }
 
@@ -103,7 +107,9 @@ function isZeroBlock(b: Uint8Array): boolean {
 }
 
 function checksumOk(b: Uint8Array): boolean {
-  const stored = num(b, 148, 8);
+  const field = cstr(b, 148, 8).trim();
+  if (!/^[0-7]{1,7}$/.test(field)) return false;
+  const stored = parseInt(field, 8);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
   return sum === stored;

@@ -58,9 +58,10 @@ export function progressReporter(options: { quiet: boolean }): ((p: PullProgress
       started = now;
       lastDraw = 0;
       nextQuarter = 25;
-      if (!tty) {
-        const verb = p.phase === "download" ? "Downloading" : "Unpacking";
-        write(`${verb} ${p.what}${p.total ? ` (${formatBytes(p.total)})` : ""}\n`);
+      // Without a terminal, unpacking reports only its last line, so that an
+      // error while unpacking stays the only line.
+      if (!tty && p.phase === "download") {
+        write(`Downloading ${p.what}${p.total ? ` (${formatBytes(p.total)})` : ""}\n`);
       }
     }
     const elapsed = now - started;
@@ -72,8 +73,11 @@ export function progressReporter(options: { quiet: boolean }): ((p: PullProgress
       return;
     }
     if (p.finished) {
-      const verb = p.phase === "download" ? "Downloaded" : "Unpacked";
-      write(`${verb} ${formatBytes(p.done)} in ${(elapsed / 1000).toFixed(1)}s\n`);
+      write(
+        p.phase === "download"
+          ? `Downloaded ${formatBytes(p.done)} in ${(elapsed / 1000).toFixed(1)}s\n`
+          : `Unpacked ${p.what} (${formatBytes(p.done)}) in ${(elapsed / 1000).toFixed(1)}s\n`,
+      );
     } else if (
       p.total && p.phase === "download" && (p.done / p.total) * 100 >= nextQuarter && nextQuarter < 100
     ) {

@@ -66,7 +66,7 @@ Deno.test("pull: downloads, verifies and caches; a second pull downloads nothing
     // Not a terminal: a few plain progress lines.
     assert.match(r.stderr, /^Downloading alpine:3\.20 \(3\.20\.3\) \(3\.3 MiB\)\n/);
     assert.match(r.stderr, /Downloaded 3\.3 MiB in/);
-    assert.match(r.stderr, /Unpacking alpine:3\.20/);
+    assert.match(r.stderr, /Unpacked alpine:3\.20 \(3\.20\.3\) \(3\.3 MiB\) in/);
     assert.ok(r.stderr.split("\n").length < 12, r.stderr);
     assert.deepEqual(listImages(root), [SHA.get("3.20.3")]);
     assert.equal(tarballRequests(m), 1);

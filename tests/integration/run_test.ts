@@ -564,7 +564,12 @@ Deno.test("run: without root tinyo says it needs root", opts, async () => {
 Deno.test("run: the image is unpacked once and then reused", opts, async () => {
   const root = makeRoot("tinyo-cache-");
   try {
-    await tinyo(root, ["run", IMG, "true"]);
+    const first = await tinyo(root, ["run", IMG, "true"]);
+    // Not a terminal: one line once the image is unpacked.
+    assert.match(
+      first.stderr,
+      /^Unpacked alpine-minirootfs-3\.20\.3-x86_64\.tar\.gz \(3\.3 MiB\) in \d+\.\ds\n$/,
+    );
     const [sha] = listImages(root);
     const meta = JSON.parse(Deno.readTextFileSync(`${root}/images/${sha}/image.json`));
     const mtime = Deno.statSync(`${root}/images/${sha}/image.json`).mtime;
@@ -573,6 +578,7 @@ Deno.test("run: the image is unpacked once and then reused", opts, async () => {
     Deno.copyFileSync(IMG, copy);
     const r = await tinyo(root, ["run", copy, "true"]);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "", "a cached image is not unpacked again");
     assert.deepEqual(listImages(root), [sha]);
     assert.deepEqual(Deno.statSync(`${root}/images/${sha}/image.json`).mtime, mtime);
     const expected =
