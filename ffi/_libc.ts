@@ -81,6 +81,8 @@ const symbols = {
   },
   // int sigprocmask(int how, const sigset_t *set, sigset_t *oldset);
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int capset(cap_user_header_t hdrp, const cap_user_data_t datap);
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
   // int setuid(uid_t uid); int setgid(gid_t gid);
   setuid: { parameters: ["u32"], result: "i32" },
   setgid: { parameters: ["u32"], result: "i32" },

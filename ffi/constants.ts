@@ -130,10 +130,19 @@ export type SignalName = keyof typeof SIGNALS;
 /** prctl(2) options. */
 export const PR = {
   SET_PDEATHSIG: 1,
+  SET_KEEPCAPS: 8,
   SET_NAME: 15,
-  SET_NO_NEW_PRIVS: 38,
+  SET_SECCOMP: 22,
+  CAPBSET_DROP: 24,
   SET_CHILD_SUBREAPER: 36,
+  SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+  CAP_AMBIENT_RAISE: 2,
+  CAP_AMBIENT_CLEAR_ALL: 4,
 } as const;
+
+/** seccomp(2) modes. */
+export const SECCOMP_MODE_FILTER = 2;
 
 /** fcntl(2) commands and flags. */
 export const F = {

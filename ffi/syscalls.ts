@@ -13,7 +13,7 @@
 import { libc } from "./_libc.ts";
 import { cString, CStringArray } from "./cstring.ts";
 import { lastErrno, SyscallError } from "./errno.ts";
-import { AT, F, NET, SYS } from "./constants.ts";
+import { AT, F, NET, PR, SECCOMP_MODE_FILTER, SYS } from "./constants.ts";
 
 function fail(syscall: string, path?: string, dest?: string): never {
   const errno = lastErrno();
@@ -172,9 +172,52 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
   fail("execve", path);
 }
 
-/** prctl(2) with one argument. */
-export function prctl(option: number, arg: number): void {
-  if (libc.prctl(option, BigInt(arg), 0n, 0n, 0n) !== 0) fail("prctl", `${option}`);
+/** prctl(2) with up to two arguments. */
+export function prctl(option: number, arg: number, arg3 = 0): void {
+  if (libc.prctl(option, BigInt(arg), BigInt(arg3), 0n, 0n) !== 0) fail("prctl", `${option}, ${arg}`);
+}
+
+/**
+ * capset(2) for the calling thread: effective, permitted and inheritable
+ * sets, each as `[low 32 bits, high 32 bits]` (_LINUX_CAPABILITY_VERSION_3).
+ */
+export function capset(
+  effective: [number, number],
+  permitted: [number, number],
+  inheritable: [number, number],
+): void {
+  const header = new Uint32Array([0x20080522, 0]);
+  const data = new Uint32Array([
+    effective[0],
+    permitted[0],
+    inheritable[0],
+    effective[1],
+    permitted[1],
+    inheritable[1],
+  ]);
+  if (libc.capset(new Uint8Array(header.buffer), new Uint8Array(data.buffer)) !== 0) fail("capset");
+}
+
+/**
+ * Installs a seccomp BPF filter on the calling thread (prctl(2)
+ * PR_SET_SECCOMP, SECCOMP_MODE_FILTER). `program` is an array of 8-byte
+ * `struct sock_filter`. Needs no_new_privs or CAP_SYS_ADMIN.
+ */
+export function installSeccompFilter(program: Uint8Array<ArrayBuffer>): void {
+  if (program.byteLength % 8 !== 0 || program.byteLength === 0) {
+    throw new TypeError(
+      `Cannot install seccomp filter: ${program.byteLength} bytes is not a whole number of instructions`,
+    );
+  }
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+  const fprog = new Uint8Array(16);
+  const view = new DataView(fprog.buffer);
+  view.setUint16(0, program.byteLength / 8, true);
+  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(program))), true);
+  const fprogPtr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(fprog)));
+  const ret = libc.prctl(PR.SET_SECCOMP, BigInt(SECCOMP_MODE_FILTER), fprogPtr, 0n, 0n);
+  // `program` and `fprog` are used after the call, so neither is collected before it.
+  if (ret !== 0 || program.byteLength === 0 || fprog.byteLength === 0) fail("prctl(PR_SET_SECCOMP)");
 }
 
 /** getpid(2). */

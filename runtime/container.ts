@@ -8,13 +8,17 @@
 
 import { PullError, RefError, type ResolveOptions, resolveRootfs, RootfsError } from "../rootfs/mod.ts";
 import { collectGarbage, type Layout, newRecord, removeContainer, writeRecord } from "./state.ts";
-import { buildRunSpec, hostsFile, type RunOptions } from "./run_spec.ts";
+import { buildRunSpec, flatResources, hostsFile, type RunOptions } from "./run_spec.ts";
+import { type CgroupManager, cgroupManager, hostLayout } from "./cgroups/mod.ts";
+import { formatLimit } from "./units.ts";
 import { validateSpec } from "./spec.ts";
 import { spawnInit } from "./spawn.ts";
 import { type InitOutcome, waitForInit } from "./channel.ts";
 import { ImageError, TinyoError } from "./errors.ts";
 import type { InitBootstrap } from "./init.ts";
 import { processStartTime } from "./proc.ts";
+import { resolveUser } from "./users.ts";
+import { capsFromMask } from "./capabilities.ts";
 import { type SignalName, SIGNALS } from "./syscalls.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
@@ -48,6 +52,12 @@ export function exitCodeFromStatus(status: Deno.CommandStatus): number {
   return status.code;
 }
 
+/** The capabilities this process holds (CapPrm of /proc/self/status). */
+export function ownCapabilities(): string[] {
+  const m = /^CapPrm:\s*([0-9a-f]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"));
+  return m === null ? [] : capsFromMask(m[1]!);
+}
+
 function hostResolvConf(): string {
   try {
     return Deno.readTextFileSync("/etc/resolv.conf");
@@ -61,15 +71,15 @@ function hostResolvConf(): string {
  * Whatever happens, the container's directory and record are removed.
  */
 export async function runContainer(
-  layout: Layout,
+  layout_: Layout,
   opts: RunOptions,
   imageOptions: ResolveOptions = {},
 ): Promise<number> {
   requireRoot("run");
-  collectGarbage(layout);
+  collectGarbage(layout_);
   let image;
   try {
-    image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
+    image = await resolveRootfs(opts.image, layout_.imagesDir, imageOptions);
   } catch (err) {
     if (err instanceof RootfsError || err instanceof RefError || err instanceof PullError) {
       throw new ImageError(err.message);
@@ -79,10 +89,11 @@ export async function runContainer(
   const imageSha = image.kind === "image" ? { image: image.sha256 } : {};
 
   const id = newContainerId();
-  const dir = `${layout.containersDir}/${id}`;
+  const dir = `${layout_.containersDir}/${id}`;
   // The record goes first: if we die after this, the next tinyo cleans up.
-  writeRecord(layout, { ...newRecord(id, dir), ...imageSha });
+  writeRecord(layout_, { ...newRecord(id, dir), ...imageSha });
   const removeSignals: (() => void)[] = [];
+  let cgroup: CgroupManager | undefined;
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const overlay = image.kind === "image" || !opts.rootfsRw;
@@ -91,12 +102,35 @@ export async function runContainer(
       for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`, { mode: 0o755 });
     }
     const etc = { hostname: `${dir}/hostname`, hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf` };
-    const spec = validateSpec(buildRunSpec(opts, { id, rootfs, etc, hostEnv: (k) => Deno.env.get(k) }));
+    const user = opts.userSpec === undefined ? undefined : resolveUser(image.rootfs, opts.userSpec);
+    const spec = validateSpec(
+      buildRunSpec(opts, {
+        id,
+        rootfs,
+        etc,
+        hostEnv: (k) => Deno.env.get(k),
+        availableCaps: ownCapabilities(),
+        ...(user ? { user } : {}),
+      }),
+    );
     Deno.writeTextFileSync(etc.hostname, `${spec.hostname}\n`);
     Deno.writeTextFileSync(etc.hosts, hostsFile(spec.hostname!));
     Deno.writeTextFileSync(etc.resolvConf, hostResolvConf());
     Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
+    // The container's cgroup, made before the init exists; the init joins it
+    // first thing, before its cgroup namespace (so the container sees "/").
+    const resources = flatResources(spec.linux?.resources);
+    const layout = hostLayout();
+    if (layout === undefined && Object.keys(resources).length > 0) {
+      throw new TinyoError("Cannot apply resource limits: no cgroup hierarchy is mounted on this host");
+    }
+    if (layout !== undefined) {
+      cgroup = cgroupManager(layout, id);
+      writeRecord(layout_, { ...newRecord(id, dir), ...imageSha, cgroups: cgroup.dirs });
+      cgroup.create(resources);
+    }
     const boot: InitBootstrap = {
+      ...(cgroup ? { cgroupProcs: cgroup.procsFiles() } : {}),
       bundle: dir,
       ...(overlay
         ? { rootfs: { lower: [image.rootfs], upper: `${dir}/upper`, work: `${dir}/work` } }
@@ -120,9 +154,10 @@ export async function runContainer(
     const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace: true });
     forwardTo.child = init.child;
     const startTime = processStartTime(init.child.pid);
-    writeRecord(layout, {
+    writeRecord(layout_, {
       ...newRecord(id, dir),
       ...imageSha,
+      ...(cgroup ? { cgroups: cgroup.dirs } : {}),
       status: "running",
       pid: init.child.pid,
       ...(startTime === undefined ? {} : { pidStartTime: startTime }),
@@ -144,9 +179,21 @@ export async function runContainer(
         `Container init ended before starting the command (exit status ${exitCodeFromStatus(status)})`,
       );
     }
-    return exitCodeFromStatus(status);
+    const code = exitCodeFromStatus(status);
+    const limit = resources.memory;
+    if (code === 137 && cgroup !== undefined && cgroup.oomKills() > 0) {
+      throw new TinyoError(
+        `container killed: out of memory${limit !== undefined ? ` (limit ${formatLimit(limit)})` : ""}`,
+        { exitCode: 137 },
+      );
+    }
+    return code;
   } finally {
     for (const remove of removeSignals) remove();
-    removeContainer(layout, id);
+    try {
+      cgroup?.destroy();
+    } finally {
+      removeContainer(layout_, id);
+    }
   }
 }

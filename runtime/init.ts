@@ -8,15 +8,18 @@
  * Keep this module's imports small: it runs on every container start.
  *
  * The steps, in order (each ordering constraint explained where it matters):
- *  1. parent-death signal, so the container dies with a SIGKILLed runtime
+ *  1. parent-death signal, so the container dies with a SIGKILLed runtime;
+ *     join the container's cgroup
  *  2. namespaces (join, then create)
  *  3. hostname, loopback up
  *  4. host mounts private, rootfs mount (overlay or bind)
  *  5. spec mounts under the rootfs, device nodes in /dev
  *  6. pivot_root into the rootfs, old root detached
  *  7. masked and read-only paths, working directory, read-only root
- *  8. rlimits, groups, gid, uid
- *  9. resolve the command in the container's PATH, reset signals, execve
+ *  8. rlimits, capability bounding set, groups, gid, uid, capabilities,
+ *     no_new_privs
+ *  9. resolve the command in the container's PATH, reset signals, install
+ *     the seccomp filter, execve
  *
  * @module
  */
@@ -32,6 +35,8 @@ import { ConfigError, exitCodeOf } from "./errors.ts";
 import { linuxSyscalls, MS, PR, processCalls, RLIMIT, SIGNALS, type Syscalls } from "./syscalls.ts";
 import { sendToRuntime } from "./channel.ts";
 import { mkdirInRoot } from "./securejoin.ts";
+import { CAPABILITIES, capMask, capNumber } from "./capabilities.ts";
+import { compileSeccomp } from "./seccomp/compile.ts";
 
 /** What the runtime hands the init, as JSON in TINYO_INIT. */
 export interface InitBootstrap {
@@ -41,6 +46,8 @@ export interface InitBootstrap {
   config?: string;
   /** How to build the root mount; absent to bind `root.path` onto itself. */
   rootfs?: RootfsSource;
+  /** cgroup.procs files to join (write "0") before anything else. */
+  cgroupProcs?: string[];
 }
 
 /** What to execute once the container is set up. */
@@ -48,6 +55,17 @@ export interface ExecPlan {
   path: string;
   argv: string[];
   env: string[];
+  /** The compiled seccomp filter, installed right before execve. */
+  seccomp?: Uint8Array<ArrayBuffer>;
+}
+
+/** The highest capability number the kernel knows. */
+function lastCap(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+  } catch {
+    return CAPABILITIES.length - 1;
+  }
 }
 
 /** Resolves `root.path` against the bundle, as the spec says. */
@@ -95,8 +113,15 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
 
 const RLIMIT_NAMES = RLIMIT as Readonly<Record<string, number>>;
 
-/** Step 8: resource limits, then the user identity (groups before ids). */
-export function applyIdentity(sys: Syscalls, spec: Spec): void {
+/**
+ * Step 8: resource limits, the capability bounding set, the user identity
+ * (groups before ids), the other capability sets, then no_new_privs.
+ *
+ * The bounding set is trimmed while still root with every capability; with
+ * a non-root uid, PR_SET_KEEPCAPS keeps the permitted set across setuid, and
+ * capset() then sets exactly what the spec asks for (runc's order).
+ */
+export function applyIdentity(sys: Syscalls, spec: Spec, maxCap = lastCap()): void {
   for (const r of spec.process?.rlimits ?? []) {
     const res = RLIMIT_NAMES[r.type.replace(/^RLIMIT_/, "")];
     if (res === undefined) {
@@ -105,9 +130,21 @@ export function applyIdentity(sys: Syscalls, spec: Spec): void {
     sys.setrlimit(res, r.soft, r.hard);
   }
   const user = spec.process?.user ?? { uid: 0, gid: 0 };
+  const caps = spec.process?.capabilities;
+  if (caps !== undefined) {
+    const bounding = new Set((caps.bounding ?? []).map(capNumber));
+    for (let c = 0; c <= maxCap; c++) if (!bounding.has(c)) sys.prctl(PR.CAPBSET_DROP, c);
+    if (user.uid !== 0) sys.prctl(PR.SET_KEEPCAPS, 1);
+  }
   sys.setgroups(user.additionalGids ?? []);
   sys.setgid(user.gid);
   sys.setuid(user.uid);
+  if (caps !== undefined) {
+    sys.capset(capMask(caps.effective ?? []), capMask(caps.permitted ?? []), capMask(caps.inheritable ?? []));
+    sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL);
+    for (const a of caps.ambient ?? []) sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, capNumber(a));
+  }
+  if (spec.process?.noNewPrivileges) sys.prctl(PR.SET_NO_NEW_PRIVS, 1);
 }
 
 /** Builds the exec plan: the command resolved in the container's PATH. */
@@ -118,11 +155,27 @@ export function planExec(spec: Spec): ExecPlan {
 }
 
 /** Steps 1–8 in order; returns what step 9 executes. */
-export function setupContainer(sys: Syscalls, spec: Spec, boot: InitBootstrap): ExecPlan {
+export function setupContainer(
+  sys: Syscalls,
+  spec: Spec,
+  boot: InitBootstrap,
+  installSeccomp: (program: Uint8Array<ArrayBuffer>) => void = processCalls.installSeccompFilter,
+): ExecPlan {
   if (spec.process === undefined) throw new ConfigError("Invalid container configuration: process: missing");
   // 1. If the runtime is SIGKILLed, the kernel kills us, and with PID 1 gone
   // the whole PID namespace (survives execve; see prctl(2)).
   sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
+  // Join the container's cgroup before any namespace: the cgroup namespace
+  // created next is rooted where the init stands, and limits apply from here.
+  for (const procs of boot.cgroupProcs ?? []) {
+    try {
+      Deno.writeTextFileSync(procs, "0");
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot join cgroup ${procs.slice(0, -"/cgroup.procs".length)}: ${(err as Error).message}`,
+      );
+    }
+  }
   // 2.
   const nsPlan = planNamespaces(spec);
   applyNamespaces(sys, nsPlan);
@@ -136,6 +189,19 @@ export function setupContainer(sys: Syscalls, spec: Spec, boot: InitBootstrap): 
   // The command is looked up while still root: PATH directories may be
   // unreadable for the target user, exactly as with runc.
   const plan = planExec(spec);
+  // Compiled now, installed last: the filter may forbid what set-up needs.
+  if (spec.linux?.seccomp !== undefined) {
+    plan.seccomp = compileSeccomp(spec.linux.seccomp, {
+      capabilities: spec.process.capabilities?.effective ?? [],
+    });
+  }
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the
+  // identity step drops: then the filter goes in first (runc does the same),
+  // and the rest of set-up runs under it.
+  if (plan.seccomp !== undefined && !spec.process.noNewPrivileges) {
+    installSeccomp(plan.seccomp);
+    delete plan.seccomp;
+  }
   // 8.
   applyIdentity(sys, spec);
   return plan;
@@ -148,6 +214,8 @@ function execCommand(plan: ExecPlan, syncFd: number): never {
   processCalls.unblockAllSignals();
   processCalls.resetIgnoredSignals();
   if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
+  // Seccomp as close to exec as possible (runc's standard_init_linux.go).
+  if (plan.seccomp !== undefined) processCalls.installSeccompFilter(plan.seccomp);
   try {
     return processCalls.execve(plan.path, plan.argv, plan.env);
   } catch (err) {

@@ -8,6 +8,11 @@
 import { type Mount, type Namespace, OCI_VERSION, type Spec } from "./spec.ts";
 import { DEFAULT_PATH } from "./exec_path.ts";
 import { ConfigError } from "./errors.ts";
+import { resolveCapabilities } from "./capabilities.ts";
+import { loadSeccompProfile, resolveProfile } from "./seccomp/compile.ts";
+import { DEFAULT_SECCOMP_PROFILE } from "./seccomp/default.ts";
+import type { ResolvedUser } from "./users.ts";
+import type { CgroupResources } from "./cgroups/mod.ts";
 
 /** A `-v HOST:CTR[:ro]` volume. */
 export interface Volume {
@@ -30,7 +35,89 @@ export interface RunOptions {
   /** Write into a directory rootfs instead of an overlay on top of it. */
   rootfsRw: boolean;
   network: "none" | "host";
-  user?: { uid: number; gid: number };
+  /** `-u USER[:GROUP]`, resolved against the image by the runtime. */
+  userSpec?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  /** no_new_privs (default true). */
+  noNewPrivileges?: boolean;
+  /** "default", "unconfined" or a docker-format profile path (default "default"). */
+  seccomp?: string;
+  ulimits?: { type: string; soft: number; hard: number }[];
+  tmpfs?: { destination: string; options: string[] }[];
+  /** cgroup limits. */
+  resources?: CgroupResources;
+}
+
+/** The paths runc's default spec masks (and docker's). */
+export const DEFAULT_MASKED_PATHS = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** The paths runc's default spec makes read-only. */
+export const DEFAULT_READONLY_PATHS = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/** Parses `--ulimit NAME=SOFT[:HARD]` (`unlimited` or -1 for no limit). */
+export function parseUlimit(value: string): { type: string; soft: number; hard: number } {
+  const m = /^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/.exec(value.trim());
+  const names = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+  ];
+  if (m === null || !names.includes(m[1]!)) {
+    throw new ConfigError(
+      `Invalid ulimit "${value}": expected NAME=SOFT[:HARD] with NAME one of ${names.join(", ")}`,
+    );
+  }
+  const num = (v: string): number => v === "unlimited" || v === "-1" ? -1 : Number(v);
+  const soft = num(m[2]!);
+  const hard = m[3] === undefined ? soft : num(m[3]);
+  if (hard !== -1 && (soft === -1 || soft > hard)) {
+    throw new ConfigError(`Invalid ulimit "${value}": the soft limit exceeds the hard one`);
+  }
+  return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft, hard };
+}
+
+/** Parses `--tmpfs PATH[:OPTIONS]`. */
+export function parseTmpfs(value: string): { destination: string; options: string[] } {
+  const colon = value.indexOf(":");
+  const destination = colon < 0 ? value : value.slice(0, colon);
+  if (!destination.startsWith("/")) {
+    throw new ConfigError(`Invalid --tmpfs "${value}": the path must be absolute`);
+  }
+  const options = colon < 0 ? [] : value.slice(colon + 1).split(",").filter((o) => o !== "");
+  return { destination, options };
 }
 
 /** Host files the container sees at /etc/hostname, /etc/hosts and /etc/resolv.conf. */
@@ -115,13 +202,23 @@ export function defaultMounts(): Mount[] {
  */
 export function buildRunSpec(
   opts: RunOptions,
-  ctx: { id: string; rootfs: string; etc: EtcFiles; hostEnv?: (key: string) => string | undefined },
+  ctx: {
+    id: string;
+    rootfs: string;
+    etc: EtcFiles;
+    hostEnv?: (key: string) => string | undefined;
+    /** The resolved `-u` identity. */
+    user?: ResolvedUser;
+    /** Capabilities tinyo itself holds (what --privileged and ALL can give). */
+    availableCaps?: readonly string[];
+  },
 ): Spec {
   const hostname = opts.hostname ?? ctx.id.slice(0, 12);
+  const user = ctx.user ?? { uid: 0, gid: 0, additionalGids: [], home: "/root" };
   const env = new Map<string, string>([
     ["PATH", DEFAULT_PATH],
     ["HOSTNAME", hostname],
-    ["HOME", opts.user === undefined || opts.user.uid === 0 ? "/root" : "/"],
+    ["HOME", user.uid === 0 ? "/root" : user.home],
   ]);
   for (const raw of opts.env) {
     const e = parseEnv(raw, ctx.hostEnv ?? (() => undefined));
@@ -137,7 +234,12 @@ export function buildRunSpec(
     type: "cgroup",
   }];
   if (opts.network === "none") namespaces.push({ type: "network" });
+  const privileged = opts.privileged ?? false;
   const mounts = defaultMounts();
+  if (privileged) {
+    const sys = mounts.find((m) => m.destination === "/sys")!;
+    sys.options = sys.options!.filter((o) => o !== "ro");
+  }
   const bindFile = (source: string, destination: string): Mount => ({
     destination,
     type: "bind",
@@ -147,6 +249,14 @@ export function buildRunSpec(
   mounts.push(bindFile(ctx.etc.hostname, "/etc/hostname"));
   mounts.push(bindFile(ctx.etc.hosts, "/etc/hosts"));
   mounts.push(bindFile(ctx.etc.resolvConf, "/etc/resolv.conf"));
+  for (const t of opts.tmpfs ?? []) {
+    mounts.push({
+      destination: t.destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "noexec", ...t.options],
+    });
+  }
   for (const v of opts.volumes) {
     mounts.push({
       destination: v.destination,
@@ -155,19 +265,154 @@ export function buildRunSpec(
       options: ["rbind", "rprivate", ...(v.readonly ? ["ro"] : [])],
     });
   }
+  // Capabilities: docker's default set, adjusted; all the runtime has with --privileged.
+  let caps = resolveCapabilities(opts.capAdd ?? [], opts.capDrop ?? [], privileged);
+  const available = ctx.availableCaps;
+  if (available !== undefined) {
+    const wantsAll = privileged || (opts.capAdd ?? []).some((c) => c.toUpperCase() === "ALL");
+    const missing = caps.filter((c) => !available.includes(c));
+    if (missing.length > 0 && !wantsAll) {
+      throw new ConfigError(
+        `Cannot grant ${missing.join(", ")}: tinyo itself does not hold ${
+          missing.length > 1 ? "them" : "it"
+        }`,
+      );
+    }
+    caps = caps.filter((c) => available.includes(c));
+  }
+  // A non-root user gets the bounding set only (no file capabilities here), as with docker.
+  const granted = user.uid === 0 ? caps : [];
+  const seccompChoice = opts.seccomp ?? (privileged ? "unconfined" : "default");
+  const seccomp = seccompChoice === "unconfined" ? undefined : resolveProfile(
+    seccompChoice === "default" ? DEFAULT_SECCOMP_PROFILE : loadSeccompProfile(seccompChoice),
+    {
+      capabilities: caps,
+    },
+  );
   return {
     ociVersion: OCI_VERSION,
     process: {
       terminal: false,
-      user: opts.user ?? { uid: 0, gid: 0 },
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        ...(user.additionalGids.length > 0 ? { additionalGids: user.additionalGids } : {}),
+      },
       args: opts.command.length > 0 ? opts.command : ["/bin/sh"],
       env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: workdir,
+      capabilities: {
+        bounding: caps,
+        effective: granted,
+        permitted: granted,
+        inheritable: granted,
+        ambient: [],
+      },
+      noNewPrivileges: opts.noNewPrivileges ?? true,
+      ...(opts.ulimits && opts.ulimits.length > 0 ? { rlimits: opts.ulimits } : {}),
     },
     root: { path: ctx.rootfs, readonly: opts.readOnly },
     hostname,
     mounts,
     annotations: { "org.tinyo.image": opts.image },
-    linux: { namespaces, rootfsPropagation: "rprivate" },
+    linux: {
+      namespaces,
+      rootfsPropagation: "rprivate",
+      cgroupsPath: `tinyo/${ctx.id}`,
+      resources: ociResources(opts.resources ?? {}),
+      ...(privileged ? {} : { maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }),
+      ...(seccomp ? { seccomp } : {}),
+    },
   };
+}
+
+/** Our flat limits in the OCI linux.resources shape. */
+export function ociResources(r: CgroupResources): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r.memory !== undefined || r.memorySwap !== undefined) {
+    out.memory = {
+      ...(r.memory !== undefined ? { limit: r.memory } : {}),
+      ...(r.memorySwap !== undefined ? { swap: r.memorySwap } : {}),
+    };
+  }
+  if (r.cpuQuota !== undefined || r.cpuShares !== undefined) {
+    out.cpu = {
+      ...(r.cpuQuota !== undefined ? { quota: r.cpuQuota, period: r.cpuPeriod ?? 100000 } : {}),
+      ...(r.cpuShares !== undefined ? { shares: r.cpuShares } : {}),
+    };
+  }
+  if (r.pidsLimit !== undefined) out.pids = { limit: r.pidsLimit };
+  return out;
+}
+
+/** OCI linux.resources back to our flat limits (what the runtime applies). */
+export function flatResources(res: Record<string, unknown> | undefined): CgroupResources {
+  const r = (res ?? {}) as {
+    memory?: { limit?: number; swap?: number };
+    cpu?: { quota?: number; period?: number; shares?: number };
+    pids?: { limit?: number };
+  };
+  return {
+    ...(r.memory?.limit !== undefined ? { memory: r.memory.limit } : {}),
+    ...(r.memory?.swap !== undefined ? { memorySwap: r.memory.swap } : {}),
+    ...(r.cpu?.quota !== undefined ? { cpuQuota: r.cpu.quota, cpuPeriod: r.cpu.period ?? 100000 } : {}),
+    ...(r.cpu?.shares !== undefined ? { cpuShares: r.cpu.shares } : {}),
+    ...(r.pids?.limit !== undefined ? { pidsLimit: r.pids.limit } : {}),
+  };
+}
+
+/**
+ * docker's limit flags → limits: `-m` with k/m/g suffixes (at least 6 MiB),
+ * `--memory-swap` (memory plus swap; -1 unlimited; default twice the memory),
+ * `--cpus` (fractional CPUs as a CFS quota per 100 ms), `--cpu-shares`,
+ * `--pids-limit` (-1 or 0: unlimited).
+ */
+export function parseResources(flags: {
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  pidsLimit?: string;
+}, parse: (v: string, what: string) => number): CgroupResources {
+  const r: CgroupResources = {};
+  if (flags.memory !== undefined) {
+    r.memory = parse(flags.memory, "--memory");
+    if (r.memory < 6 * 1024 * 1024) {
+      throw new ConfigError(`Invalid --memory "${flags.memory}": the minimum is 6m`);
+    }
+  }
+  if (flags.memorySwap !== undefined) {
+    if (r.memory === undefined) throw new ConfigError("Invalid --memory-swap: it needs --memory too");
+    r.memorySwap = flags.memorySwap === "-1" ? -1 : parse(flags.memorySwap, "--memory-swap");
+    if (r.memorySwap !== -1 && r.memorySwap < r.memory) {
+      throw new ConfigError(
+        `Invalid --memory-swap "${flags.memorySwap}": it must be at least --memory (memory plus swap)`,
+      );
+    }
+  } else if (r.memory !== undefined) r.memorySwap = 2 * r.memory;
+  if (flags.cpus !== undefined) {
+    const cpus = Number(flags.cpus);
+    if (!Number.isFinite(cpus) || cpus <= 0 || cpus > 1024) {
+      throw new ConfigError(`Invalid --cpus "${flags.cpus}": expected a positive number such as 0.5 or 2`);
+    }
+    r.cpuPeriod = 100000;
+    r.cpuQuota = Math.max(1000, Math.round(cpus * 100000));
+  }
+  if (flags.cpuShares !== undefined) {
+    const shares = Number(flags.cpuShares);
+    if (!Number.isInteger(shares) || shares < 2 || shares > 262144) {
+      throw new ConfigError(
+        `Invalid --cpu-shares "${flags.cpuShares}": expected a whole number from 2 to 262144`,
+      );
+    }
+    r.cpuShares = shares;
+  }
+  if (flags.pidsLimit !== undefined) {
+    const n = Number(flags.pidsLimit);
+    if (!Number.isInteger(n) || n < -1) {
+      throw new ConfigError(`Invalid --pids-limit "${flags.pidsLimit}": expected a whole number`);
+    }
+    r.pidsLimit = n <= 0 ? -1 : n;
+  }
+  return r;
 }

@@ -11,6 +11,7 @@
  */
 
 import { ConfigError } from "./errors.ts";
+import type { SeccompProfile } from "./seccomp/compile.ts";
 
 /** The runtime-spec version tinyo writes and reports. */
 export const OCI_VERSION = "1.2.0";
@@ -82,8 +83,12 @@ export interface Device {
   gid?: number;
 }
 
+/** linux.seccomp: the same shape as docker's profile format (without includes/excludes). */
+export type Seccomp = SeccompProfile;
+
 /** linux */
 export interface Linux {
+  seccomp?: Seccomp;
   namespaces?: Namespace[];
   devices?: Device[];
   maskedPaths?: string[];
@@ -205,6 +210,15 @@ function validateLinux(linux: unknown, spec: Record<string, unknown>): void {
     if (linux[key] !== undefined) {
       checkStringArray(linux[key], `linux.${key}`);
       (linux[key] as string[]).forEach((p, i) => checkAbsolute(p, `linux.${key}[${i}]`));
+    }
+  }
+  if (linux.seccomp !== undefined) {
+    const sc = linux.seccomp;
+    if (!isObject(sc) || typeof sc.defaultAction !== "string") {
+      fail("linux.seccomp.defaultAction", "must be a string");
+    }
+    if (sc.syscalls !== undefined && !Array.isArray(sc.syscalls)) {
+      fail("linux.seccomp.syscalls", "must be an array");
     }
   }
   const prop = linux.rootfsPropagation;

@@ -20,6 +20,7 @@
 
 import { isAlive, processStartTime } from "./proc.ts";
 import { OCI_VERSION } from "./spec.ts";
+import { removeCgroupDirs } from "./cgroups/mod.ts";
 
 /** The directories tinyo uses. */
 export interface Layout {
@@ -59,6 +60,8 @@ export interface ContainerRecord {
   pidStartTime?: number;
   /** sha256 of the cached image the container runs on, if any. */
   image?: string;
+  /** The container's cgroup directories, removed with it. */
+  cgroups?: string[];
 }
 
 /** Path of a container's record. */
@@ -164,6 +167,7 @@ export function collectGarbage(layout: Layout): string[] {
         // Already gone.
       }
     }
+    if (rec?.cgroups !== undefined) removeCgroupDirs(rec.cgroups);
     removeContainer(layout, id);
     removed.push(id);
   }

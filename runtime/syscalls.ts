@@ -32,7 +32,8 @@ export interface Syscalls {
   setgroups(gids: readonly number[]): void;
   setgid(gid: number): void;
   setuid(uid: number): void;
-  prctl(option: number, arg: number): void;
+  prctl(option: number, arg: number, arg3?: number): void;
+  capset(effective: [number, number], permitted: [number, number], inheritable: [number, number]): void;
 }
 
 /** The real implementation: libc through `ffi/`. */
@@ -59,6 +60,7 @@ export const linuxSyscalls: Syscalls = {
   setgid: ffi.setgid,
   setuid: ffi.setuid,
   prctl: ffi.prctl,
+  capset: ffi.capset,
 };
 
 /** Process-level calls used by the init just before exec and by the runtime. */
@@ -77,4 +79,5 @@ export const processCalls = {
   setCloexec: ffi.setCloexec,
   setns: ffi.setns,
   unshare: ffi.unshare,
+  installSeccompFilter: ffi.installSeccompFilter,
 } as const;

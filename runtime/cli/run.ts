@@ -6,7 +6,8 @@
  */
 
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
-import { parseVolume, type RunOptions } from "../run_spec.ts";
+import { parseResources, parseTmpfs, parseUlimit, parseVolume, type RunOptions } from "../run_spec.ts";
+import { parseSize } from "../units.ts";
 import { UsageError } from "../errors.ts";
 import { runContainer } from "../container.ts";
 import type { Layout } from "../state.ts";
@@ -48,8 +49,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: "user",
     short: "u",
     value: true,
-    arg: "UID[:GID]",
-    help: "Run the command as this numeric user and group",
+    arg: "USER[:GROUP]",
+    help: "Run as this user and group (names from the image, or numbers)",
   },
   { long: "read-only", help: "Mount the container's root filesystem read-only" },
   { long: "rootfs", value: true, arg: "DIR", help: "Use an unpacked root filesystem directory as the image" },
@@ -60,6 +61,32 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     arg: "none|host",
     help: "none: own network namespace, loopback only (default); host",
   },
+  { long: "memory", short: "m", value: true, arg: "SIZE", help: "Memory limit, e.g. 64m or 1g" },
+  {
+    long: "memory-swap",
+    value: true,
+    arg: "SIZE",
+    help: "Memory plus swap (-1: unlimited; default twice --memory)",
+  },
+  { long: "cpus", value: true, arg: "N", help: "CPU limit, fractional (0.5 = half a CPU)" },
+  { long: "cpu-shares", value: true, arg: "N", help: "Relative CPU weight (default 1024)" },
+  { long: "pids-limit", value: true, arg: "N", help: "Maximum number of processes (-1: unlimited)" },
+  { long: "cap-add", value: true, arg: "CAP", help: "Add a capability to the default set (ALL for all)" },
+  { long: "cap-drop", value: true, arg: "CAP", help: "Drop a capability (ALL for all)" },
+  { long: "privileged", help: "All capabilities, no seccomp, no masked paths, writable /sys" },
+  {
+    long: "security-opt",
+    value: true,
+    arg: "OPT",
+    help: "no-new-privileges[=false], seccomp=unconfined|PROFILE.json",
+  },
+  {
+    long: "ulimit",
+    value: true,
+    arg: "NAME=SOFT[:HARD]",
+    help: "Set a resource limit, e.g. nofile=1024:2048",
+  },
+  { long: "tmpfs", value: true, arg: "PATH[:OPTS]", help: "Mount a tmpfs (noexec,nosuid,nodev plus OPTS)" },
   {
     long: "pull",
     value: true,
@@ -89,15 +116,27 @@ ${formatOptions(RUN_OPTIONS)}
 Exit status: the command's own; 128+N when signal N killed it; 125 when tinyo
 failed; 126 when the command cannot be executed; 127 when it does not exist.`;
 
-function parseUser(value: string): { uid: number; gid: number } {
-  const m = /^(\d+)(?::(\d+))?$/.exec(value);
-  if (m === null) throw new UsageError(`tinyo run: invalid --user "${value}": expected UID[:GID] (numbers)`);
-  const uid = Number(m[1]);
-  const gid = m[2] === undefined ? uid : Number(m[2]);
-  if (uid > 0xfffffffe || gid > 0xfffffffe) {
-    throw new UsageError(`tinyo run: invalid --user "${value}": out of range`);
+/** Parses `--security-opt` values into no_new_privs and seccomp choices. */
+export function parseSecurityOpts(
+  values: readonly string[],
+): { noNewPrivileges?: boolean; seccomp?: string } {
+  const out: { noNewPrivileges?: boolean; seccomp?: string } = {};
+  for (const v of values) {
+    const m = /^(no-new-privileges)(?:[=:](true|false))?$/.exec(v);
+    if (m !== null) {
+      out.noNewPrivileges = m[2] !== "false";
+      continue;
+    }
+    const sc = /^seccomp[=:](.+)$/.exec(v);
+    if (sc !== null) {
+      out.seccomp = sc[1]!;
+      continue;
+    }
+    throw new UsageError(
+      `tinyo run: unsupported --security-opt "${v}" (use no-new-privileges[=true|false] or seccomp=unconfined|PROFILE.json)`,
+    );
   }
-  return { uid, gid };
+  return out;
 }
 
 /** How `tinyo run` gets its image. */
@@ -146,6 +185,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
   const user = last("user");
   const workdir = last("workdir");
   const hostname = last("hostname");
+  const security = parseSecurityOpts(p.values.get("security-opt") ?? []);
   return {
     image,
     command,
@@ -154,9 +194,22 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
     readOnly: p.flags.has("read-only"),
     rootfsRw: p.flags.has("rootfs-rw"),
     network,
+    capAdd: p.values.get("cap-add") ?? [],
+    capDrop: p.values.get("cap-drop") ?? [],
+    privileged: p.flags.has("privileged"),
+    ulimits: (p.values.get("ulimit") ?? []).map(parseUlimit),
+    tmpfs: (p.values.get("tmpfs") ?? []).map(parseTmpfs),
+    resources: parseResources({
+      ...(last("memory") !== undefined ? { memory: last("memory")! } : {}),
+      ...(last("memory-swap") !== undefined ? { memorySwap: last("memory-swap")! } : {}),
+      ...(last("cpus") !== undefined ? { cpus: last("cpus")! } : {}),
+      ...(last("cpu-shares") !== undefined ? { cpuShares: last("cpu-shares")! } : {}),
+      ...(last("pids-limit") !== undefined ? { pidsLimit: last("pids-limit")! } : {}),
+    }, parseSize),
+    ...security,
     ...(workdir === undefined ? {} : { workdir }),
     ...(hostname === undefined ? {} : { hostname }),
-    ...(user === undefined ? {} : { user: parseUser(user) }),
+    ...(user === undefined ? {} : { userSpec: user }),
   };
 }
 

@@ -10,6 +10,7 @@
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { ImageError, UsageError } from "../errors.ts";
 import { untar, UntarError } from "../../rootfs/mod.ts";
+import { parseSize } from "../units.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   {
@@ -29,18 +30,6 @@ extractor: nothing is ever written outside DIR, whatever the archive holds.
 
 Options:
 ${formatOptions(OPTIONS)}`;
-
-/** Parses a size such as `512m` or `8g` into bytes. */
-export function parseSize(value: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmgt]?)i?b?$/i.exec(value.trim());
-  if (m === null) {
-    throw new UsageError(
-      `tinyo: invalid ${what} "${value}": expected a number with an optional k, m, g or t suffix`,
-    );
-  }
-  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k"]!;
-  return Math.floor(Number(m[1]) * unit);
-}
 
 /** `tinyo unpack`: returns the exit code. */
 export async function unpackCommand(argv: readonly string[]): Promise<number> {

@@ -211,6 +211,25 @@ function applies(rule: SeccompRule, ctx: CompileContext): boolean {
 }
 
 /**
+ * Resolves a docker profile's conditional rules (`includes` / `excludes` on
+ * capabilities and architectures) for a container, giving the plain OCI
+ * form (linux.seccomp) that the init compiles.
+ */
+export function resolveProfile(profile: SeccompProfile, ctx: CompileContext): SeccompProfile {
+  return {
+    defaultAction: profile.defaultAction,
+    ...(profile.defaultErrnoRet !== undefined ? { defaultErrnoRet: profile.defaultErrnoRet } : {}),
+    architectures: ["SCMP_ARCH_X86_64"],
+    syscalls: (profile.syscalls ?? []).filter((r) => applies(r, ctx)).map((r) => ({
+      names: r.names ?? (r.name !== undefined ? [r.name] : []),
+      action: r.action,
+      ...(r.errnoRet !== undefined ? { errnoRet: r.errnoRet } : {}),
+      ...(r.args && r.args.length > 0 ? { args: r.args } : {}),
+    })),
+  };
+}
+
+/**
  * Compiles `profile` to a BPF program (an array of 8-byte sock_filter
  * structures). System call names the kernel headers do not know are skipped,
  * as libseccomp does for calls of other kernels.

@@ -24,7 +24,8 @@ export type Call =
   | { op: "setgroups"; gids: number[] }
   | { op: "setgid"; gid: number }
   | { op: "setuid"; uid: number }
-  | { op: "prctl"; option: number; arg: number };
+  | { op: "prctl"; option: number; arg: number; arg3: number }
+  | { op: "capset"; effective: [number, number]; permitted: [number, number]; inheritable: [number, number] };
 
 interface Failure {
   op: Call["op"];
@@ -119,7 +120,10 @@ export class FakeSyscalls implements Syscalls {
   setuid(uid: number): void {
     this.#record({ op: "setuid", uid });
   }
-  prctl(option: number, arg: number): void {
-    this.#record({ op: "prctl", option, arg });
+  prctl(option: number, arg: number, arg3 = 0): void {
+    this.#record({ op: "prctl", option, arg, arg3 });
+  }
+  capset(effective: [number, number], permitted: [number, number], inheritable: [number, number]): void {
+    this.#record({ op: "capset", effective, permitted, inheritable });
   }
 }

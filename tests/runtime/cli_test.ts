@@ -42,7 +42,7 @@ Deno.test("parseRunArgs() builds run options; -- and --rootfs are accepted", () 
   assert.equal(a.image, "img.tar.gz");
   assert.deepEqual(a.command, ["echo", "hi"]);
   assert.deepEqual(a.volumes, [{ source: "/h", destination: "/c", readonly: true }]);
-  assert.deepEqual(a.user, { uid: 1000, gid: 100 });
+  assert.equal(a.userSpec, "1000:100");
   const b = parseRunArgs(["--rootfs", "/r", "/bin/sh"]);
   assert.ok(b !== "help");
   assert.equal(b.image, "/r");
@@ -50,7 +50,20 @@ Deno.test("parseRunArgs() builds run options; -- and --rootfs are accepted", () 
   assert.equal(parseRunArgs(["--help"]), "help");
   assert.throws(() => parseRunArgs([]), /missing IMAGE/);
   assert.throws(() => parseRunArgs(["--network", "bridge", "i"]), /unsupported --network "bridge"/);
-  assert.throws(() => parseRunArgs(["-u", "bob", "i"]), /invalid --user "bob"/);
+  assert.throws(
+    () => parseRunArgs(["--security-opt", "label=x", "i"]),
+    /unsupported --security-opt "label=x"/,
+  );
+  assert.throws(() => parseRunArgs(["--ulimit", "bogus=1", "i"]), /Invalid ulimit "bogus=1"/);
+  assert.throws(() => parseRunArgs(["--tmpfs", "rel", "i"]), /Invalid --tmpfs "rel"/);
+  const sec = parseRunArgs([
+    "--security-opt",
+    "no-new-privileges=false",
+    "--security-opt",
+    "seccomp=unconfined",
+    "i",
+  ]);
+  assert.ok(sec !== "help" && sec.noNewPrivileges === false && sec.seccomp === "unconfined");
   assert.throws(() => parseRunArgs(["--rootfs-rw", "i"]), /--rootfs-rw needs --rootfs DIR/);
 });
 

@@ -31,13 +31,14 @@ Deno.test("setupContainer() runs the steps in order: pdeathsig, namespaces, host
   const rootfs = makeRootfs();
   try {
     const sys = new FakeSyscalls();
-    const spec = specFor(rootfs, { user: { uid: 1000, gid: 100 } });
+    const spec = specFor(rootfs);
+    spec.process!.user = { uid: 1000, gid: 100 };
     setupContainer(sys, spec, {
       bundle: "/bundle",
       rootfs: { lower: ["/images/x/rootfs"], upper: "/c/upper", work: "/c/work" },
     });
     const ops = sys.calls.map((c) => c.op);
-    assert.deepEqual(sys.calls[0], { op: "prctl", option: PR.SET_PDEATHSIG, arg: 9 });
+    assert.deepEqual(sys.calls[0], { op: "prctl", option: PR.SET_PDEATHSIG, arg: 9, arg3: 0 });
     assert.deepEqual(sys.calls[1], {
       op: "unshare",
       flags: CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP | CLONE.NEWNET,
@@ -71,11 +72,28 @@ Deno.test("setupContainer() runs the steps in order: pdeathsig, namespaces, host
       { op: "umount2", target: ".", flags: MNT.DETACH },
       { op: "chdir", path: "/" },
     ]);
-    // Identity last: groups, then gid, then uid.
-    assert.deepEqual(sys.calls.slice(-3), [
+    // Identity last: bounding set trimmed while root, caps kept across setuid,
+    // groups, gid, uid, then the capability sets, ambient cleared, no_new_privs.
+    const tail = sys.calls.slice(
+      sys.calls.findIndex((c) => c.op === "prctl" && c.option === PR.CAPBSET_DROP),
+    );
+    const drops = tail.filter((c) => c.op === "prctl" && c.option === PR.CAPBSET_DROP);
+    const lastCap = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap"));
+    assert.equal(
+      drops.length,
+      lastCap + 1 - 14,
+      "all but the 14 default capabilities leave the bounding set",
+    );
+    assert.ok(!drops.some((c) => c.op === "prctl" && c.arg === 0), "CAP_CHOWN stays");
+    assert.deepEqual(tail.slice(drops.length), [
+      { op: "prctl", option: PR.SET_KEEPCAPS, arg: 1, arg3: 0 },
       { op: "setgroups", gids: [] },
       { op: "setgid", gid: 100 },
       { op: "setuid", uid: 1000 },
+      // docker's default set is the well-known mask 0xa80425fb.
+      { op: "capset", effective: [0xa80425fb, 0], permitted: [0xa80425fb, 0], inheritable: [0xa80425fb, 0] },
+      { op: "prctl", option: PR.CAP_AMBIENT, arg: PR.CAP_AMBIENT_CLEAR_ALL, arg3: 0 },
+      { op: "prctl", option: PR.SET_NO_NEW_PRIVS, arg: 1, arg3: 0 },
     ]);
   } finally {
     Deno.removeSync(rootfs, { recursive: true });

@@ -1,0 +1,326 @@
+/**
+ * Cgroups: one cgroup per container under a `tinyo` sub-tree, with memory,
+ * swap, CPU and pids limits, on either layout:
+ *
+ * - cgroup v2 (unified; every modern distribution): /sys/fs/cgroup/tinyo/<id>,
+ *   controllers enabled in cgroup.subtree_control along the path;
+ * - cgroup v1 (one hierarchy per controller, as on hybrid hosts):
+ *   /sys/fs/cgroup/<controller>/tinyo/<id> for memory, cpu, cpuacct, pids.
+ *
+ * The layout is detected at run time from /proc/self/mountinfo: a cgroup2
+ * mount at the cgroup root means v2; otherwise the v1 controllers found are
+ * used (a hybrid host's cgroup2 mount at .../unified holds no controller we
+ * need). Managers take their mount points as parameters, so tests drive them
+ * against a fake tree in a temporary directory.
+ *
+ * Only our own cgroups are created, written and removed; nothing else in the
+ * host's hierarchy is touched, and no process but the container's is moved.
+ *
+ * @module
+ */
+
+import { TinyoError } from "../errors.ts";
+
+/** The limits tinyo sets (OCI linux.resources, flattened). */
+export interface CgroupResources {
+  /** Memory limit in bytes. */
+  memory?: number;
+  /** Memory plus swap in bytes; -1 for unlimited swap. */
+  memorySwap?: number;
+  /** CFS quota and period in microseconds. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  /** Relative CPU weight (docker's --cpu-shares, 2..262144). */
+  cpuShares?: number;
+  /** Maximum number of tasks. */
+  pidsLimit?: number;
+}
+
+/** Where the hierarchies are mounted. */
+export type CgroupLayout =
+  | { version: 2; root: string }
+  | { version: 1; controllers: Record<string, string> };
+
+/** A container's cgroup, on either layout. */
+export interface CgroupManager {
+  readonly version: 1 | 2;
+  /** The container's cgroup directories (one for v2; one per controller for v1). */
+  readonly dirs: string[];
+  /** Creates the cgroup and writes the limits; on failure removes what it made. */
+  create(resources: CgroupResources): void;
+  /** The cgroup.procs files a process writes "0" into to join. */
+  procsFiles(): string[];
+  /** How many times the kernel's OOM killer killed a process in the cgroup. */
+  oomKills(): number;
+  /** CPU time used by the cgroup so far, in microseconds. */
+  cpuUsageUsec(): number;
+  /** Removes the cgroup (its processes must be gone). */
+  destroy(): void;
+}
+
+/** Controllers tinyo uses on v1. */
+export const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids"] as const;
+
+/**
+ * Detects the layout from mountinfo text (from /proc/self/mountinfo).
+ * Returns undefined when no usable hierarchy is mounted.
+ */
+export function detectLayout(mountinfo: string, cgroupRoot = "/sys/fs/cgroup"): CgroupLayout | undefined {
+  const controllers: Record<string, string> = {};
+  for (const line of mountinfo.split("\n")) {
+    const [pre, post] = line.split(" - ");
+    if (pre === undefined || post === undefined) continue;
+    const mountPoint = pre.split(" ")[4]!;
+    const [fstype, , superOpts] = post.split(" ");
+    if (fstype === "cgroup2" && mountPoint === cgroupRoot) return { version: 2, root: mountPoint };
+    if (fstype !== "cgroup") continue;
+    for (const opt of (superOpts ?? "").split(",")) {
+      if ((V1_CONTROLLERS as readonly string[]).includes(opt)) controllers[opt] = mountPoint;
+    }
+  }
+  return Object.keys(controllers).length > 0 ? { version: 1, controllers } : undefined;
+}
+
+/** Converts docker's --cpu-shares (2..262144) to a cgroup v2 cpu.weight (1..10000). */
+export function sharesToWeight(shares: number): number {
+  // runc's integer formula: 1024 → 39.
+  return 1 + Math.floor(((Math.min(Math.max(shares, 2), 262144) - 2) * 9999) / 262142);
+}
+
+function write(path: string, value: string): void {
+  try {
+    Deno.writeTextFileSync(path, value);
+  } catch (err) {
+    throw new TinyoError(`Cannot set cgroup limit: write "${value}" to ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+function readNumberField(path: string, key: string): number {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, "m").exec(Deno.readTextFileSync(path));
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** rmdir with a few retries: a cgroup stays busy for a moment after its last task exits. */
+function removeDir(dir: string): void {
+  for (let i = 0;; i++) {
+    try {
+      Deno.removeSync(dir);
+      return;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      if (!(err instanceof Deno.errors.Busy) || i >= 50) {
+        throw new TinyoError(`Cannot remove cgroup ${dir}: ${(err as Error).message}`, { cause: err });
+      }
+      // Busy: wait 10 ms (a synchronous sleep keeps this usable from sync code).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+/** Best-effort removal while handling another error: that error is the one to report. */
+function tryRemove(dir: string): void {
+  try {
+    removeDir(dir);
+  } catch {
+    // Left for the garbage collector (the record lists the directory).
+  }
+}
+
+function mkdirOwn(dir: string, made: string[]): void {
+  try {
+    Deno.mkdirSync(dir);
+    made.push(dir);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
+}
+
+/** cgroup v2. */
+export class Cgroup2Manager implements CgroupManager {
+  readonly version = 2 as const;
+  readonly dirs: string[];
+  readonly #root: string;
+  readonly #parent: string;
+
+  constructor(root: string, id: string, parent = "tinyo") {
+    this.#root = root;
+    this.#parent = parent;
+    this.dirs = [`${root}/${parent}/${id}`];
+  }
+
+  #enable(dir: string, wanted: string[]): void {
+    let available: string[];
+    try {
+      available = Deno.readTextFileSync(`${dir}/cgroup.controllers`).trim().split(/\s+/);
+    } catch {
+      available = [];
+    }
+    const enable = wanted.filter((c) => available.includes(c));
+    if (enable.length > 0) write(`${dir}/cgroup.subtree_control`, enable.map((c) => `+${c}`).join(" "));
+  }
+
+  create(r: CgroupResources): void {
+    const dir = this.dirs[0]!;
+    const made: string[] = [];
+    try {
+      const wanted = ["memory", "cpu", "pids"];
+      this.#enable(this.#root, wanted);
+      mkdirOwn(`${this.#root}/${this.#parent}`, made);
+      this.#enable(`${this.#root}/${this.#parent}`, wanted);
+      Deno.mkdirSync(dir);
+      made.push(dir);
+      if (r.memory !== undefined) write(`${dir}/memory.max`, String(r.memory));
+      if (r.memorySwap !== undefined) {
+        write(
+          `${dir}/memory.swap.max`,
+          r.memorySwap < 0 ? "max" : String(Math.max(0, r.memorySwap - (r.memory ?? 0))),
+        );
+      }
+      if (r.cpuQuota !== undefined) write(`${dir}/cpu.max`, `${r.cpuQuota} ${r.cpuPeriod ?? 100000}`);
+      if (r.cpuShares !== undefined) write(`${dir}/cpu.weight`, String(sharesToWeight(r.cpuShares)));
+      if (r.pidsLimit !== undefined) write(`${dir}/pids.max`, r.pidsLimit < 0 ? "max" : String(r.pidsLimit));
+    } catch (err) {
+      // Only the container's own directory is removed; the shared parent stays.
+      if (made.includes(dir)) tryRemove(dir);
+      throw err;
+    }
+  }
+
+  procsFiles(): string[] {
+    return [`${this.dirs[0]}/cgroup.procs`];
+  }
+
+  oomKills(): number {
+    return readNumberField(`${this.dirs[0]}/memory.events`, "oom_kill");
+  }
+
+  cpuUsageUsec(): number {
+    return readNumberField(`${this.dirs[0]}/cpu.stat`, "usage_usec");
+  }
+
+  destroy(): void {
+    const dir = this.dirs[0]!;
+    try {
+      // Kill anything left (cgroup.kill, kernel 5.14+); the PID namespace normally did.
+      Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
+    } catch {
+      // Gone, or an older kernel.
+    }
+    removeDir(dir);
+  }
+}
+
+/** cgroup v1: one directory per controller hierarchy. */
+export class Cgroup1Manager implements CgroupManager {
+  readonly version = 1 as const;
+  readonly dirs: string[];
+  readonly #by: Record<string, string> = {};
+
+  constructor(controllers: Record<string, string>, id: string, parent = "tinyo") {
+    for (const [name, mount] of Object.entries(controllers)) this.#by[name] = `${mount}/${parent}/${id}`;
+    this.dirs = [...new Set(Object.values(this.#by))];
+  }
+
+  create(r: CgroupResources): void {
+    const made: string[] = [];
+    try {
+      for (const dir of this.dirs) {
+        mkdirOwn(dir.slice(0, dir.lastIndexOf("/")), []);
+        Deno.mkdirSync(dir);
+        made.push(dir);
+      }
+      const mem = this.#by.memory;
+      if (r.memory !== undefined) {
+        if (mem === undefined) {
+          throw new TinyoError("Cannot set a memory limit: no memory cgroup controller is mounted");
+        }
+        write(`${mem}/memory.limit_in_bytes`, String(r.memory));
+        if (r.memorySwap !== undefined) {
+          try {
+            Deno.statSync(`${mem}/memory.memsw.limit_in_bytes`);
+            write(`${mem}/memory.memsw.limit_in_bytes`, String(r.memorySwap));
+          } catch (err) {
+            if (err instanceof TinyoError) throw err;
+            // No swap accounting on this kernel: the memory limit alone applies.
+          }
+        }
+      }
+      const cpu = this.#by.cpu;
+      if ((r.cpuQuota !== undefined || r.cpuShares !== undefined) && cpu === undefined) {
+        throw new TinyoError("Cannot set a CPU limit: no cpu cgroup controller is mounted");
+      }
+      if (r.cpuQuota !== undefined) {
+        write(`${cpu}/cpu.cfs_period_us`, String(r.cpuPeriod ?? 100000));
+        write(`${cpu}/cpu.cfs_quota_us`, String(r.cpuQuota));
+      }
+      if (r.cpuShares !== undefined) write(`${cpu}/cpu.shares`, String(r.cpuShares));
+      if (r.pidsLimit !== undefined) {
+        if (this.#by.pids === undefined) {
+          throw new TinyoError("Cannot set a pids limit: no pids cgroup controller is mounted");
+        }
+        write(`${this.#by.pids}/pids.max`, r.pidsLimit < 0 ? "max" : String(r.pidsLimit));
+      }
+    } catch (err) {
+      for (const dir of made.reverse()) tryRemove(dir);
+      throw err;
+    }
+  }
+
+  procsFiles(): string[] {
+    return this.dirs.map((d) => `${d}/cgroup.procs`);
+  }
+
+  oomKills(): number {
+    return this.#by.memory === undefined
+      ? 0
+      : readNumberField(`${this.#by.memory}/memory.oom_control`, "oom_kill");
+  }
+
+  cpuUsageUsec(): number {
+    const acct = this.#by.cpuacct;
+    if (acct === undefined) return 0;
+    try {
+      return Math.round(Number(Deno.readTextFileSync(`${acct}/cpuacct.usage`).trim()) / 1000);
+    } catch {
+      return 0;
+    }
+  }
+
+  destroy(): void {
+    for (const dir of this.dirs) removeDir(dir);
+  }
+}
+
+/** The manager for container `id` on `layout`. */
+export function cgroupManager(layout: CgroupLayout, id: string, parent = "tinyo"): CgroupManager {
+  return layout.version === 2
+    ? new Cgroup2Manager(layout.root, id, parent)
+    : new Cgroup1Manager(layout.controllers, id, parent);
+}
+
+/** The host's layout, from /proc/self/mountinfo. */
+export function hostLayout(): CgroupLayout | undefined {
+  return detectLayout(Deno.readTextFileSync("/proc/self/mountinfo"));
+}
+
+/** Removes leftover cgroup directories (of a container whose runtime died). */
+export function removeCgroupDirs(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    try {
+      Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
+    } catch {
+      // v1 or gone.
+    }
+    try {
+      removeDir(dir);
+    } catch {
+      // Still busy: the next tinyo command tries again.
+    }
+  }
+}
