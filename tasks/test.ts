@@ -1,7 +1,8 @@
 /**
  * `deno task test`: the whole gate CI runs. Formatting, lint, type check,
  * module boundaries, then the test suite (root-only suites need root and
- * ../shared/rootfs). Ends with a plain `N passed, N failed` line.
+ * ../shared/rootfs), then the cgroup suites again inside a pure cgroup v2 VM
+ * (../shared/vm/run-in-vm.sh). Ends with a plain `N passed, N failed` line.
  *
  * Arguments are passed to `deno test` (e.g. a path or `--filter`).
  */
@@ -44,15 +45,63 @@ for await (const chunk of child.stdout) {
   tail = (tail + dec.decode(chunk, { stream: true })).slice(-4000);
 }
 const status = await child.status;
-// deno prints e.g. "ok | 80 passed (24 steps) | 0 failed | 2 ignored (12s)".
-// deno-lint-ignore no-control-regex
-const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
-const m = /(\d+) passed.*?\| (\d+) failed(?:.*?\| (\d+) ignored)?/.exec(
-  plain.split("\n").reverse().find((l) => / passed /.test(l)) ?? "",
-);
-const passed = Number(m?.[1] ?? 0);
-const failed = Number(m?.[2] ?? (status.success ? 0 : 1));
-const ignored = Number(m?.[3] ?? 0);
+
+/** Parses deno test's summary line: passed, failed, ignored. */
+function summary(text: string, ok: boolean): [number, number, number] {
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
+  const line = plain.split("\n").reverse().find((l) => / passed /.test(l)) ?? "";
+  const m = /(\d+) passed.*?\| (\d+) failed(?:.*?\| (\d+) ignored)?/.exec(line);
+  return [Number(m?.[1] ?? 0), Number(m?.[2] ?? (ok ? 0 : 1)), Number(m?.[3] ?? 0)];
+}
+
+let [passed, failed, ignored] = summary(tail, status.success);
+
+// cgroup v2: the host may be hybrid (v1), so the cgroup suites also run in a
+// throw-away VM whose only hierarchy is cgroup v2 (../shared/vm). Set
+// TINYO_SKIP_VM=1 to skip it (it is then reported as skipped, not passed).
+const vm = `${ROOT}../shared/vm/run-in-vm.sh`;
+const vmWanted = Deno.args.length === 0;
+let vmRan = false;
+if (vmWanted && Deno.env.get("TINYO_SKIP_VM") !== "1" && Deno.uid() === 0) {
+  try {
+    Deno.statSync(vm);
+    vmRan = true;
+  } catch {
+    // deno-lint-ignore no-console
+    console.log(`\n== cgroup v2 VM: ${vm} not found, skipped`);
+  }
+}
+if (vmRan) {
+  const parent = new URL("..", `file://${ROOT}`).pathname.replace(/\/$/, "");
+  const inner = `cd '${ROOT}' && NO_COLOR=1 ./node_modules/.bin/deno test --allow-all --no-check ` +
+    "tests/integration/cgroups_test.ts tests/runtime/cgroups_test.ts";
+  // deno-lint-ignore no-console
+  console.log(`\n== cgroup v2 tests in a VM: ${vm} '${inner}' ${parent}`);
+  const vmChild = new Deno.Command(vm, {
+    args: [inner, parent],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  })
+    .spawn();
+  let vmOut = "";
+  for await (const chunk of vmChild.stdout) {
+    await Deno.stdout.write(chunk);
+    vmOut = (vmOut + dec.decode(chunk, { stream: true })).slice(-4000);
+  }
+  const vmStatus = await vmChild.status;
+  if (!/cgroup layout: v2/.test(vmOut) && vmStatus.success) {
+    // deno-lint-ignore no-console
+    console.log("The VM did not report a cgroup v2 layout");
+    failed++;
+  }
+  const [p, f, i] = summary(vmOut, vmStatus.success);
+  passed += p;
+  failed += f;
+  ignored += i;
+} else if (vmWanted) ignored++;
+
 // deno-lint-ignore no-console
 console.log(`\n${passed} passed, ${failed} failed${ignored > 0 ? `, ${ignored} skipped` : ""}`);
 Deno.exit(status.success && failed === 0 && passed > 0 ? 0 : 1);
