@@ -169,6 +169,23 @@ Deno.test("cgroups: bad limits are refused before anything starts", opts, async 
   assert.deepEqual(leftovers(ROOT), []);
 });
 
+Deno.test("cgroups: the cgroup of a SIGKILLed tinyo is removed by the next command", opts, async () => {
+  const child = spawnTinyo(ROOT, ["run", "--pids-limit", "50", IMG, "sh", "-c", "echo up; exec sleep 60"]);
+  const out = new Output(child.stdout);
+  const err = new Output(child.stderr);
+  await out.waitFor("up");
+  const rec = await record();
+  assert.ok(rec.cgroups.length > 0 && rec.cgroups.every(exists));
+  child.kill("SIGKILL");
+  await child.status;
+  await out.done;
+  await err.done;
+  const next = await tinyo(ROOT, ["run", "-q", IMG, "true"]);
+  assert.equal(next.code, 0, next.stderr);
+  for (const d of rec.cgroups) assert.ok(!exists(d), `${d} was removed`);
+  assert.deepEqual(leftovers(ROOT), []);
+});
+
 Deno.test("cgroups: suite root is removed", { ignore: opts.ignore }, () => {
   assert.deepEqual(leftovers(ROOT), []);
   Deno.removeSync(ROOT, { recursive: true });
