@@ -15,7 +15,8 @@
  * node:crypto, ~20 ms of start-up): each tarball's digest is remembered in
  * `<imagesDir>/.digests/<dev>-<ino>-<size>-<mtime>-<ctime>`, so an unchanged
  * file (same inode, size, modification and change times) is not read again.
- * Any write, rename or chmod of the file changes its ctime and so the key.
+ * Any write, rename or chmod of the file changes its ctime and so the key; a
+ * file changed in the last 2 seconds is always hashed (git's racy rule).
  *
  * @module
  */
@@ -63,6 +64,9 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** Files changed more recently than this are never memoised. */
+const RACY_MS = 2000;
+
 /** A tarball's digest, and how to remember it once the image is cached. */
 interface Digest {
   sha256: string;
@@ -75,6 +79,11 @@ async function tarballDigest(imagesDir: string, path: string): Promise<Digest> {
   const info = Deno.statSync(path);
   const key = [info.dev, info.ino, info.size, info.mtime?.getTime(), info.ctime?.getTime()].join("-");
   const memo = `${imagesDir}/.digests/${key}`;
+  // Timestamps have millisecond precision here: a file changed within the
+  // last moments could change again unseen under the same key. Like git's
+  // "racy" index entries, such a file is hashed and not remembered.
+  const changed = Math.max(info.mtime?.getTime() ?? 0, info.ctime?.getTime() ?? 0);
+  if (Date.now() - changed < RACY_MS) return { sha256: await sha256File(path), remember: () => {} };
   try {
     const sha256 = Deno.readTextFileSync(memo).trim();
     if (/^[0-9a-f]{64}$/.test(sha256)) return { sha256, remember: () => {} };

@@ -8,10 +8,11 @@
 
 import { PullError, RefError, type ResolveOptions, resolveRootfs, RootfsError } from "../rootfs/mod.ts";
 import { collectGarbage, type Layout, newRecord, removeContainer, writeRecord } from "./state.ts";
-import { buildRunSpec, flatResources, hostsFile, type RunOptions } from "./run_spec.ts";
+import { buildRunSpec, flatResources, hostsFile, type NamespaceJoins, type RunOptions } from "./run_spec.ts";
 import { type CgroupManager, cgroupManager, hostLayout } from "./cgroups/mod.ts";
 import { formatLimit } from "./units.ts";
-import { validateSpec } from "./spec.ts";
+import { type NamespaceType, validateSpec } from "./spec.ts";
+import { checkName, checkNameFree, findRunning, withNamesLock } from "./lookup.ts";
 import { spawnInit } from "./spawn.ts";
 import { type InitOutcome, waitForInit } from "./channel.ts";
 import { ImageError, TinyoError } from "./errors.ts";
@@ -67,32 +68,114 @@ function hostResolvConf(): string {
 }
 
 /**
+ * Spawns the init (in a new PID namespace, or joining one at a path),
+ * forwards tinyo's signals to it, waits for it to exec the command and for
+ * the command to end. Returns the exit code (128+N for a signal); throws the
+ * init's error with its exit code when set-up or exec failed.
+ */
+export async function superviseInit(
+  boot: InitBootstrap,
+  pidNamespace: true | string,
+  onSpawn: (child: Deno.ChildProcess) => void = () => {},
+): Promise<number> {
+  const removeSignals: (() => void)[] = [];
+  try {
+    // Signals that arrive while the init starts are forwarded once it exists.
+    const forwardTo: { child?: Deno.ChildProcess } = {};
+    for (const sig of FORWARDED_SIGNALS) {
+      const handler = (): void => {
+        try {
+          forwardTo.child?.kill(sig);
+        } catch {
+          // The container already ended.
+        }
+      };
+      Deno.addSignalListener(sig, handler);
+      removeSignals.push(() => Deno.removeSignalListener(sig, handler));
+    }
+    const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace });
+    forwardTo.child = init.child;
+    onSpawn(init.child);
+    let outcome: InitOutcome;
+    try {
+      outcome = waitForInit(init.syncFd);
+    } catch (err) {
+      init.child.kill("SIGKILL");
+      await init.child.status;
+      throw err;
+    }
+    const status = await init.child.status;
+    if (outcome.error !== undefined) {
+      throw new TinyoError(outcome.error.message, { exitCode: outcome.error.exitCode });
+    }
+    if (!outcome.execed) {
+      throw new TinyoError(
+        `Container init ended before starting the command (exit status ${exitCodeFromStatus(status)})`,
+      );
+    }
+    return exitCodeFromStatus(status);
+  } finally {
+    for (const remove of removeSignals) remove();
+  }
+}
+
+/** The file name of each namespace type under /proc/PID/ns. */
+export const NS_FILES: Readonly<Record<NamespaceType, string>> = {
+  pid: "pid",
+  network: "net",
+  mount: "mnt",
+  ipc: "ipc",
+  uts: "uts",
+  user: "user",
+  cgroup: "cgroup",
+  time: "time",
+};
+
+/** `--network container:NAME` etc. → namespace paths of running containers. */
+function sharedNamespaces(layout: Layout, share: RunOptions["share"]): NamespaceJoins {
+  const out: NamespaceJoins = {};
+  for (const [type, ref] of Object.entries(share ?? {}) as [keyof NamespaceJoins, string][]) {
+    const rec = findRunning(layout, ref);
+    out[type] = `/proc/${rec.pid}/ns/${NS_FILES[type]}`;
+  }
+  return out;
+}
+
+/**
  * Runs a container in the foreground and returns the command's exit code.
- * Whatever happens, the container's directory and record are removed.
+ * Whatever happens, the container's directory, record and cgroup are removed.
  */
 export async function runContainer(
-  layout_: Layout,
+  layout: Layout,
   opts: RunOptions,
   imageOptions: ResolveOptions = {},
 ): Promise<number> {
   requireRoot("run");
-  collectGarbage(layout_);
+  collectGarbage(layout);
+  if (opts.name !== undefined) checkName(opts.name);
+  const joins = sharedNamespaces(layout, opts.share);
   let image;
   try {
-    image = await resolveRootfs(opts.image, layout_.imagesDir, imageOptions);
+    image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
   } catch (err) {
     if (err instanceof RootfsError || err instanceof RefError || err instanceof PullError) {
       throw new ImageError(err.message);
     }
     throw err;
   }
-  const imageSha = image.kind === "image" ? { image: image.sha256 } : {};
+  const base = {
+    ...(image.kind === "image" ? { image: image.sha256 } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+  };
 
   const id = newContainerId();
-  const dir = `${layout_.containersDir}/${id}`;
+  const dir = `${layout.containersDir}/${id}`;
   // The record goes first: if we die after this, the next tinyo cleans up.
-  writeRecord(layout_, { ...newRecord(id, dir), ...imageSha });
-  const removeSignals: (() => void)[] = [];
+  // Under the names lock, so that two containers cannot take one name.
+  await withNamesLock(layout, () => {
+    if (opts.name !== undefined) checkNameFree(layout, opts.name);
+    writeRecord(layout, { ...newRecord(id, dir), ...base });
+  });
   let cgroup: CgroupManager | undefined;
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -108,25 +191,27 @@ export async function runContainer(
         id,
         rootfs,
         etc,
+        joins,
         hostEnv: (k) => Deno.env.get(k),
         availableCaps: ownCapabilities(),
         ...(user ? { user } : {}),
       }),
     );
-    Deno.writeTextFileSync(etc.hostname, `${spec.hostname}\n`);
-    Deno.writeTextFileSync(etc.hosts, hostsFile(spec.hostname!));
+    const hostname = spec.hostname ?? Deno.hostname();
+    Deno.writeTextFileSync(etc.hostname, `${hostname}\n`);
+    Deno.writeTextFileSync(etc.hosts, hostsFile(hostname));
     Deno.writeTextFileSync(etc.resolvConf, hostResolvConf());
     Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
     // The container's cgroup, made before the init exists; the init joins it
     // first thing, before its cgroup namespace (so the container sees "/").
     const resources = flatResources(spec.linux?.resources);
-    const layout = hostLayout();
-    if (layout === undefined && Object.keys(resources).length > 0) {
+    const cgroupLayout = hostLayout();
+    if (cgroupLayout === undefined && Object.keys(resources).length > 0) {
       throw new TinyoError("Cannot apply resource limits: no cgroup hierarchy is mounted on this host");
     }
-    if (layout !== undefined) {
-      cgroup = cgroupManager(layout, id);
-      writeRecord(layout_, { ...newRecord(id, dir), ...imageSha, cgroups: cgroup.dirs });
+    if (cgroupLayout !== undefined) {
+      cgroup = cgroupManager(cgroupLayout, id);
+      writeRecord(layout, { ...newRecord(id, dir), ...base, cgroups: cgroup.dirs });
       cgroup.create(resources);
     }
     const boot: InitBootstrap = {
@@ -136,50 +221,17 @@ export async function runContainer(
         ? { rootfs: { lower: [image.rootfs], upper: `${dir}/upper`, work: `${dir}/work` } }
         : { rootfs: { lower: [image.rootfs] } }),
     };
-
-    // Signals that arrive while the init starts are forwarded once it exists.
-    const forwardTo: { child?: Deno.ChildProcess } = {};
-    for (const sig of FORWARDED_SIGNALS) {
-      const handler = (): void => {
-        try {
-          forwardTo.child?.kill(sig);
-        } catch {
-          // The container already ended.
-        }
-      };
-      Deno.addSignalListener(sig, handler);
-      removeSignals.push(() => Deno.removeSignalListener(sig, handler));
-    }
-
-    const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace: true });
-    forwardTo.child = init.child;
-    const startTime = processStartTime(init.child.pid);
-    writeRecord(layout_, {
-      ...newRecord(id, dir),
-      ...imageSha,
-      ...(cgroup ? { cgroups: cgroup.dirs } : {}),
-      status: "running",
-      pid: init.child.pid,
-      ...(startTime === undefined ? {} : { pidStartTime: startTime }),
+    const code = await superviseInit(boot, joins.pid ?? true, (child) => {
+      const startTime = processStartTime(child.pid);
+      writeRecord(layout, {
+        ...newRecord(id, dir),
+        ...base,
+        ...(cgroup ? { cgroups: cgroup.dirs } : {}),
+        status: "running",
+        pid: child.pid,
+        ...(startTime === undefined ? {} : { pidStartTime: startTime }),
+      });
     });
-    let failure: InitOutcome;
-    try {
-      failure = waitForInit(init.syncFd);
-    } catch (err) {
-      init.child.kill("SIGKILL");
-      await init.child.status;
-      throw err;
-    }
-    const status = await init.child.status;
-    if (failure.error !== undefined) {
-      throw new TinyoError(failure.error.message, { exitCode: failure.error.exitCode });
-    }
-    if (!failure.execed) {
-      throw new TinyoError(
-        `Container init ended before starting the command (exit status ${exitCodeFromStatus(status)})`,
-      );
-    }
-    const code = exitCodeFromStatus(status);
     const limit = resources.memory;
     if (code === 137 && cgroup !== undefined && cgroup.oomKills() > 0) {
       throw new TinyoError(
@@ -189,11 +241,10 @@ export async function runContainer(
     }
     return code;
   } finally {
-    for (const remove of removeSignals) remove();
     try {
       cgroup?.destroy();
     } finally {
-      removeContainer(layout_, id);
+      removeContainer(layout, id);
     }
   }
 }

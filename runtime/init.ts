@@ -48,6 +48,8 @@ export interface InitBootstrap {
   rootfs?: RootfsSource;
   /** cgroup.procs files to join (write "0") before anything else. */
   cgroupProcs?: string[];
+  /** Join a running container (`tinyo exec`) instead of setting one up. */
+  exec?: boolean;
 }
 
 /** What to execute once the container is set up. */
@@ -181,11 +183,24 @@ export function setupContainer(
   applyNamespaces(sys, nsPlan);
   const creates = (type: string): boolean =>
     spec.linux?.namespaces?.some((n) => n.type === type && n.path === undefined) ?? false;
-  // 3.
-  if (spec.hostname !== undefined && creates("uts")) sys.sethostname(spec.hostname);
-  if (creates("network")) sys.linkUp("lo");
-  // 4–7.
-  setupFilesystem(sys, spec, boot);
+  if (boot.exec) {
+    // Joining a running container: its mount namespace (joined last) put us
+    // in its root; nothing is mounted, only the working directory is entered.
+    const cwd = spec.process.cwd;
+    try {
+      sys.chdir(cwd);
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot exec in the container: working directory "${cwd}": ${(err as Error).message}`,
+      );
+    }
+  } else {
+    // 3.
+    if (spec.hostname !== undefined && creates("uts")) sys.sethostname(spec.hostname);
+    if (creates("network")) sys.linkUp("lo");
+    // 4–7.
+    setupFilesystem(sys, spec, boot);
+  }
   // The command is looked up while still root: PATH directories may be
   // unreadable for the target user, exactly as with runc.
   const plan = planExec(spec);

@@ -43,6 +43,9 @@ export function planNamespaces(spec: Spec): NamespacePlan {
     if (ns.path !== undefined) join.push({ type: ns.type, path: ns.path, flag: NAMESPACE_FLAGS[ns.type] });
     else unshareFlags |= NAMESPACE_FLAGS[ns.type];
   }
+  // The mount namespace last: namespace files are opened by their host path
+  // (/proc/PID/ns/...), which another mount namespace's /proc would not show.
+  join.sort((a, b) => Number(a.type === "mount") - Number(b.type === "mount"));
   return { unshareFlags, join };
 }
 

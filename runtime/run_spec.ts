@@ -48,6 +48,18 @@ export interface RunOptions {
   tmpfs?: { destination: string; options: string[] }[];
   /** cgroup limits. */
   resources?: CgroupResources;
+  /** `--name`. */
+  name?: string;
+  /** Namespaces to share with running containers (`--network container:NAME`, ...): type → name. */
+  share?: { network?: string; ipc?: string; pid?: string; uts?: string };
+}
+
+/** Paths of namespaces to join instead of creating, by type. */
+export interface NamespaceJoins {
+  network?: string;
+  ipc?: string;
+  pid?: string;
+  uts?: string;
 }
 
 /** The paths runc's default spec masks (and docker's). */
@@ -211,8 +223,16 @@ export function buildRunSpec(
     user?: ResolvedUser;
     /** Capabilities tinyo itself holds (what --privileged and ALL can give). */
     availableCaps?: readonly string[];
+    /** Namespaces joined instead of created. */
+    joins?: NamespaceJoins;
   },
 ): Spec {
+  const joins = ctx.joins ?? {};
+  if (joins.uts !== undefined && opts.hostname !== undefined) {
+    throw new ConfigError(
+      "Cannot set --hostname together with --uts container:NAME: the host name is that container's",
+    );
+  }
   const hostname = opts.hostname ?? ctx.id.slice(0, 12);
   const user = ctx.user ?? { uid: 0, gid: 0, additionalGids: [], home: "/root" };
   const env = new Map<string, string>([
@@ -230,10 +250,10 @@ export function buildRunSpec(
   if (!workdir.startsWith("/")) {
     throw new ConfigError(`Invalid working directory "${workdir}": it must be absolute`);
   }
-  const namespaces: Namespace[] = [{ type: "pid" }, { type: "mount" }, { type: "uts" }, { type: "ipc" }, {
-    type: "cgroup",
-  }];
-  if (opts.network === "none") namespaces.push({ type: "network" });
+  const ns = (type: "pid" | "uts" | "ipc" | "network"): Namespace =>
+    joins[type] !== undefined ? { type, path: joins[type]! } : { type };
+  const namespaces: Namespace[] = [ns("pid"), { type: "mount" }, ns("uts"), ns("ipc"), { type: "cgroup" }];
+  if (opts.network === "none" || joins.network !== undefined) namespaces.push(ns("network"));
   const privileged = opts.privileged ?? false;
   const mounts = defaultMounts();
   if (privileged) {
@@ -312,7 +332,7 @@ export function buildRunSpec(
       ...(opts.ulimits && opts.ulimits.length > 0 ? { rlimits: opts.ulimits } : {}),
     },
     root: { path: ctx.rootfs, readonly: opts.readOnly },
-    hostname,
+    ...(joins.uts === undefined ? { hostname } : {}),
     mounts,
     annotations: { "org.tinyo.image": opts.image },
     linux: {

@@ -62,6 +62,8 @@ export interface ContainerRecord {
   image?: string;
   /** The container's cgroup directories, removed with it. */
   cgroups?: string[];
+  /** The container's name (`--name`), unique among live containers. */
+  name?: string;
 }
 
 /** Path of a container's record. */

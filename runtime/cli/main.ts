@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { resolveLayout } from "../state.ts";
 import { runCommand } from "./run.ts";
 import { unpackCommand } from "./unpack.ts";
+import { execCommand } from "./exec.ts";
 import { imagesCommand, importCommand, pullCommand, rmiCommand } from "./images.ts";
 
 /** tinyo's version. */
@@ -32,6 +33,7 @@ A Linux container runtime in TypeScript on Deno.
 
 Commands:
   run        Run a command in a new container
+  exec       Run a command in a running container
   pull       Download an Alpine image (alpine[:TAG]) into the cache
   import     Register a local minirootfs tarball as an image
   images     List cached images
@@ -62,6 +64,8 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   switch (verb) {
     case "run":
       return await runCommand(layout, rest);
+    case "exec":
+      return await execCommand(layout, rest);
     case "pull":
       return await pullCommand(layout, rest);
     case "import":

@@ -58,8 +58,8 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   {
     long: "network",
     value: true,
-    arg: "none|host",
-    help: "none: own network namespace, loopback only (default); host",
+    arg: "MODE",
+    help: "none: own netns, loopback only (default); host; container:NAME",
   },
   { long: "memory", short: "m", value: true, arg: "SIZE", help: "Memory limit, e.g. 64m or 1g" },
   {
@@ -71,6 +71,25 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { long: "cpus", value: true, arg: "N", help: "CPU limit, fractional (0.5 = half a CPU)" },
   { long: "cpu-shares", value: true, arg: "N", help: "Relative CPU weight (default 1024)" },
   { long: "pids-limit", value: true, arg: "N", help: "Maximum number of processes (-1: unlimited)" },
+  { long: "name", value: true, arg: "NAME", help: "Name the container (unique among running ones)" },
+  {
+    long: "ipc",
+    value: true,
+    arg: "container:NAME",
+    help: "Share another running container's IPC namespace",
+  },
+  {
+    long: "pid",
+    value: true,
+    arg: "container:NAME",
+    help: "Share another running container's PID namespace",
+  },
+  {
+    long: "uts",
+    value: true,
+    arg: "container:NAME",
+    help: "Share another running container's UTS namespace",
+  },
   { long: "cap-add", value: true, arg: "CAP", help: "Add a capability to the default set (ALL for all)" },
   { long: "cap-drop", value: true, arg: "CAP", help: "Drop a capability (ALL for all)" },
   { long: "privileged", help: "All capabilities, no seccomp, no masked paths, writable /sys" },
@@ -175,10 +194,24 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
     command = p.rest.slice(1);
   }
   if (command[0] === "--") command = command.slice(1);
-  const network = last("network") ?? "none";
-  if (network !== "none" && network !== "host") {
-    throw new UsageError(`tinyo run: unsupported --network "${network}" (use none or host)`);
+  const networkFlag = last("network") ?? "none";
+  const share: Record<string, string> = {};
+  const containerOf = (flag: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    const m = /^container:(.+)$/.exec(value);
+    if (m === null) throw new UsageError(`tinyo run: unsupported --${flag} "${value}" (use container:NAME)`);
+    share[flag] = m[1]!;
+  };
+  let network: "none" | "host" = "none";
+  if (networkFlag === "host") network = "host";
+  else if (networkFlag.startsWith("container:")) containerOf("network", networkFlag);
+  else if (networkFlag !== "none") {
+    throw new UsageError(
+      `tinyo run: unsupported --network "${networkFlag}" (use none, host or container:NAME)`,
+    );
   }
+  for (const flag of ["ipc", "pid", "uts"]) containerOf(flag, last(flag));
+  const name = last("name");
   if (p.flags.has("rootfs-rw") && rootfsDir === undefined) {
     throw new UsageError("tinyo run: --rootfs-rw needs --rootfs DIR");
   }
@@ -207,6 +240,8 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
       ...(last("pids-limit") !== undefined ? { pidsLimit: last("pids-limit")! } : {}),
     }, parseSize),
     ...security,
+    ...(name === undefined ? {} : { name }),
+    ...(Object.keys(share).length > 0 ? { share } : {}),
     ...(workdir === undefined ? {} : { workdir }),
     ...(hostname === undefined ? {} : { hostname }),
     ...(user === undefined ? {} : { userSpec: user }),

@@ -170,7 +170,7 @@ export function leftovers(root: string): string[] {
   const problems: string[] = [];
   const containers = listDir(`${root}/containers`);
   if (containers.length > 0) problems.push(`container dirs left: ${containers.join(", ")}`);
-  const records = listDir(`${root}/state`);
+  const records = listDir(`${root}/state`).filter((n) => !n.endsWith(".lock"));
   if (records.length > 0) problems.push(`state records left: ${records.join(", ")}`);
   const mounts = hostMountsUnder(root);
   if (mounts.length > 0) problems.push(`host mounts left: ${mounts.join(" | ")}`);

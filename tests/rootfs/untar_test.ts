@@ -264,7 +264,8 @@ Deno.test("ensureImage() leaves nothing in the cache when extraction fails", asy
     const img = await ensureImage(images, bad);
     assert.ok(img.unpacked);
     assert.equal((await ensureImage(images, bad)).unpacked, false);
-    assert.deepEqual([...Deno.readDirSync(images)].map((e) => e.name).sort(), [".digests", img.sha256]);
+    // Just written: too fresh to be remembered (git's racy rule).
+    assert.deepEqual([...Deno.readDirSync(images)].map((e) => e.name), [img.sha256]);
     // The memo is keyed by the file's identity: a rewrite (new ctime) is hashed again.
     Deno.writeFileSync(bad, tar([{ name: "bin/sh", data: "#!/x", mode: 0o755 }]));
     const changed = await ensureImage(images, bad);
@@ -273,5 +274,33 @@ Deno.test("ensureImage() leaves nothing in the cache when extraction fails", asy
   } finally {
     Deno.removeSync(images, { recursive: true });
     Deno.removeSync(bad);
+  }
+});
+
+Deno.test("ensureImage() remembers a settled tarball's digest by file identity, and forgets it on any change", async () => {
+  const images = Deno.makeTempDirSync({ prefix: "tinyo-images-" });
+  const file = Deno.makeTempFileSync({ suffix: ".tar" });
+  try {
+    Deno.writeFileSync(file, tar([{ name: "bin/sh", data: "#!", mode: 0o755 }]));
+    // Past the 2-second racy window, the digest is remembered.
+    await new Promise((r) => setTimeout(r, 2100));
+    const first = await ensureImage(images, file);
+    const memos = [...Deno.readDirSync(`${images}/.digests`)].map((e) => e.name);
+    assert.equal(memos.length, 1);
+    assert.equal(Deno.readTextFileSync(`${images}/.digests/${memos[0]}`).trim(), first.sha256);
+    // It is really used: a memo pointing elsewhere is believed (the file is not read).
+    const other = "f".repeat(64);
+    Deno.mkdirSync(`${images}/${other}/rootfs`, { recursive: true });
+    Deno.writeTextFileSync(`${images}/${other}/image.json`, "{}");
+    Deno.writeTextFileSync(`${images}/.digests/${memos[0]}`, `${other}\n`);
+    assert.equal((await ensureImage(images, file)).sha256, other);
+    // Any change to the file (here a rewrite with the same size) changes the key.
+    Deno.writeFileSync(file, tar([{ name: "bin/sh", data: "#?", mode: 0o755 }]));
+    const changed = await ensureImage(images, file);
+    assert.notEqual(changed.sha256, other);
+    assert.notEqual(changed.sha256, first.sha256);
+  } finally {
+    Deno.removeSync(images, { recursive: true });
+    Deno.removeSync(file);
   }
 });

@@ -1,0 +1,64 @@
+/**
+ * `tinyo exec [OPTIONS] CONTAINER COMMAND [ARG...]`.
+ *
+ * @module
+ */
+
+import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
+import { UsageError } from "../errors.ts";
+import { execInContainer } from "../exec.ts";
+import type { Layout } from "../state.ts";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { long: "env", short: "e", value: true, arg: "KEY=VALUE", help: "Set an environment variable" },
+  {
+    long: "workdir",
+    short: "w",
+    value: true,
+    arg: "DIR",
+    help: "Working directory (default: the container's)",
+  },
+  {
+    long: "user",
+    short: "u",
+    value: true,
+    arg: "USER[:GROUP]",
+    help: "Run as this user (names from the container)",
+  },
+  { long: "interactive", short: "i", help: "Keep stdin open (always the case: stdin is passed through)" },
+  { long: "tty", short: "t", help: "Allocate a pseudo-terminal (not supported yet)" },
+  { long: "help", help: "Show this help" },
+];
+
+/** `tinyo exec`: returns the command's exit code. */
+export async function execCommand(layout: Layout, argv: readonly string[]): Promise<number> {
+  const p = parseArgs(argv, OPTIONS, "exec");
+  if (p.flags.has("help")) {
+    // deno-lint-ignore no-console
+    console.log(`Usage: tinyo exec [OPTIONS] CONTAINER COMMAND [ARG...]
+
+Run a command in a running container: its namespaces, root, cgroup,
+capabilities, seccomp profile and no_new_privs. CONTAINER is a name, an id or
+a unique id prefix. The exit status is the command's, as with 'tinyo run'.
+
+Options:
+${formatOptions(OPTIONS)}`);
+    return 0;
+  }
+  if (p.flags.has("tty")) {
+    throw new UsageError("tinyo exec: -t (a pseudo-terminal) is not supported yet; run without -t");
+  }
+  const [container, ...command] = p.rest;
+  if (container === undefined || command.length === 0) {
+    throw new UsageError("tinyo exec: expected CONTAINER and COMMAND (see 'tinyo exec --help')");
+  }
+  const workdir = p.values.get("workdir")?.at(-1);
+  const user = p.values.get("user")?.at(-1);
+  return await execInContainer(layout, {
+    container,
+    command: command[0] === "--" ? command.slice(1) : command,
+    env: p.values.get("env") ?? [],
+    ...(workdir === undefined ? {} : { workdir }),
+    ...(user === undefined ? {} : { userSpec: user }),
+  });
+}
