@@ -8,6 +8,8 @@
  * - sync 1 (init → runtime): `{"type":"exec"}` right before execve(2);
  * - sync 2 (init → runtime): `{"type":"error",...}` when set-up or exec fails;
  *   the init then exits with the error's exit code;
+ * - in create mode, `{"type":"created"}` once set up, before it waits on
+ *   the exec FIFO (the runtime stops reading there);
  * - end of file: the init is gone, or execve succeeded (the pipe is
  *   close-on-exec). "exec" and no error means the command is running;
  *   no message at all means the init died before reaching exec.
@@ -19,12 +21,17 @@ import { processCalls } from "./syscalls.ts";
 import { TinyoError } from "./errors.ts";
 
 /** A message the init sends to the runtime. */
-export type InitMessage = { type: "exec" } | { type: "error"; message: string; exitCode: number };
+export type InitMessage =
+  | { type: "created" }
+  | { type: "exec" }
+  | { type: "error"; message: string; exitCode: number };
 
 /** What the runtime learnt from the init. */
 export interface InitOutcome {
   /** The init reached execve. */
   execed: boolean;
+  /** The init is set up and waits for `start` (create mode). */
+  created?: boolean;
   /** The init failed (set-up or execve), with the exit code to end with. */
   error?: { message: string; exitCode: number };
 }
@@ -45,33 +52,39 @@ export function sendToRuntime(fd: number, msg: InitMessage): void {
  * Runtime side: blocks until the init either reports an error or execs the
  * command (end of file). Closes `fd`.
  */
-export function waitForInit(fd: number): InitOutcome {
-  const chunks: string[] = [];
+export function waitForInit(fd: number, untilCreated = false): InitOutcome {
+  const outcome: InitOutcome = { execed: false };
   const buf = new Uint8Array(4096);
+  let pending = "";
   try {
     for (;;) {
       const n = processCalls.read(fd, buf);
       if (n === 0) break;
-      chunks.push(decoder.decode(buf.subarray(0, n), { stream: true }));
+      pending += decoder.decode(buf.subarray(0, n), { stream: true });
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, nl).trim();
+        pending = pending.slice(nl + 1);
+        if (line === "") continue;
+        let msg: InitMessage;
+        try {
+          msg = JSON.parse(line) as InitMessage;
+        } catch {
+          throw new TinyoError(
+            `Container init sent an unreadable message: ${JSON.stringify(line.slice(0, 200))}`,
+          );
+        }
+        if (msg.type === "exec") outcome.execed = true;
+        else if (msg.type === "created") outcome.created = true;
+        else if (msg.type === "error") {
+          outcome.error = { message: String(msg.message), exitCode: Number(msg.exitCode) };
+        }
+      }
+      // A created container keeps the pipe open while it waits: stop reading.
+      if (untilCreated && (outcome.created || outcome.error)) break;
     }
   } finally {
     processCalls.close(fd);
-  }
-  const outcome: InitOutcome = { execed: false };
-  for (const line of chunks.join("").split("\n")) {
-    if (line.trim() === "") continue;
-    let msg: InitMessage;
-    try {
-      msg = JSON.parse(line) as InitMessage;
-    } catch {
-      throw new TinyoError(
-        `Container init sent an unreadable message: ${JSON.stringify(line.slice(0, 200))}`,
-      );
-    }
-    if (msg.type === "exec") outcome.execed = true;
-    else if (msg.type === "error") {
-      outcome.error = { message: String(msg.message), exitCode: Number(msg.exitCode) };
-    }
   }
   return outcome;
 }

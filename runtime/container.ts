@@ -7,11 +7,18 @@
  */
 
 import { PullError, RefError, type ResolveOptions, resolveRootfs, RootfsError } from "../rootfs/mod.ts";
-import { collectGarbage, type Layout, newRecord, removeContainer, writeRecord } from "./state.ts";
+import {
+  collectGarbage,
+  type ContainerRecord,
+  type Layout,
+  newRecord,
+  removeContainer,
+  writeRecord,
+} from "./state.ts";
 import { buildRunSpec, flatResources, hostsFile, type NamespaceJoins, type RunOptions } from "./run_spec.ts";
 import { type CgroupManager, cgroupManager, hostLayout } from "./cgroups/mod.ts";
 import { formatLimit } from "./units.ts";
-import { type NamespaceType, validateSpec } from "./spec.ts";
+import { type NamespaceType, type Spec, validateSpec } from "./spec.ts";
 import { checkName, checkNameFree, findRunning, withNamesLock } from "./lookup.ts";
 import { spawnInit } from "./spawn.ts";
 import { type InitOutcome, waitForInit } from "./channel.ts";
@@ -141,15 +148,30 @@ function sharedNamespaces(layout: Layout, share: RunOptions["share"]): Namespace
   return out;
 }
 
+/** A container prepared for its init: directory, spec, record, cgroup. */
+export interface PreparedContainer {
+  id: string;
+  dir: string;
+  spec: Spec;
+  boot: InitBootstrap;
+  cgroup: CgroupManager | undefined;
+  /** Record fields set from the start (image, name, cgroups, detached). */
+  base: Partial<ContainerRecord>;
+  /** The PID namespace to join, or true for a new one. */
+  pidNamespace: true | string;
+}
+
 /**
- * Runs a container in the foreground and returns the command's exit code.
- * Whatever happens, the container's directory, record and cgroup are removed.
+ * Everything before the init: the image, the record (first, under the names
+ * lock), the container's directory and files, its spec, its cgroup. On
+ * failure whatever was made is removed again.
  */
-export async function runContainer(
+export async function prepareContainer(
   layout: Layout,
   opts: RunOptions,
   imageOptions: ResolveOptions = {},
-): Promise<number> {
+  extra: Partial<ContainerRecord> = {},
+): Promise<PreparedContainer> {
   requireRoot("run");
   collectGarbage(layout);
   if (opts.name !== undefined) checkName(opts.name);
@@ -163,11 +185,13 @@ export async function runContainer(
     }
     throw err;
   }
-  const base = {
+  const base: Partial<ContainerRecord> = {
+    ...extra,
     ...(image.kind === "image" ? { image: image.sha256 } : {}),
     ...(opts.name !== undefined ? { name: opts.name } : {}),
+    imageRef: opts.image,
+    command: opts.command.length > 0 ? opts.command : ["/bin/sh"],
   };
-
   const id = newContainerId();
   const dir = `${layout.containersDir}/${id}`;
   // The record goes first: if we die after this, the next tinyo cleans up.
@@ -197,6 +221,7 @@ export async function runContainer(
         ...(user ? { user } : {}),
       }),
     );
+    if (spec.annotations !== undefined) base.annotations = spec.annotations;
     const hostname = spec.hostname ?? Deno.hostname();
     Deno.writeTextFileSync(etc.hostname, `${hostname}\n`);
     Deno.writeTextFileSync(etc.hosts, hostsFile(hostname));
@@ -211,7 +236,8 @@ export async function runContainer(
     }
     if (cgroupLayout !== undefined) {
       cgroup = cgroupManager(cgroupLayout, id);
-      writeRecord(layout, { ...newRecord(id, dir), ...base, cgroups: cgroup.dirs });
+      base.cgroups = cgroup.dirs;
+      writeRecord(layout, { ...newRecord(id, dir), ...base });
       cgroup.create(resources);
     }
     const boot: InitBootstrap = {
@@ -221,30 +247,60 @@ export async function runContainer(
         ? { rootfs: { lower: [image.rootfs], upper: `${dir}/upper`, work: `${dir}/work` } }
         : { rootfs: { lower: [image.rootfs] } }),
     };
-    const code = await superviseInit(boot, joins.pid ?? true, (child) => {
+    return { id, dir, spec, boot, cgroup, base, pidNamespace: joins.pid ?? true };
+  } catch (err) {
+    try {
+      cgroup?.destroy();
+    } finally {
+      removeContainer(layout, id);
+    }
+    throw err;
+  }
+}
+
+/** The OOM message and exit code when the kernel killed the container for memory. */
+export function oomError(
+  cgroup: CgroupManager | undefined,
+  spec: Spec,
+  code: number,
+): TinyoError | undefined {
+  if (code !== 137 || cgroup === undefined || cgroup.oomKills() === 0) return undefined;
+  const limit = flatResources(spec.linux?.resources).memory;
+  return new TinyoError(
+    `container killed: out of memory${limit !== undefined ? ` (limit ${formatLimit(limit)})` : ""}`,
+    { exitCode: 137 },
+  );
+}
+
+/**
+ * Runs a container in the foreground and returns the command's exit code.
+ * Whatever happens, the container's directory, record and cgroup are removed.
+ */
+export async function runContainer(
+  layout: Layout,
+  opts: RunOptions,
+  imageOptions: ResolveOptions = {},
+): Promise<number> {
+  const c = await prepareContainer(layout, opts, imageOptions);
+  try {
+    const code = await superviseInit(c.boot, c.pidNamespace, (child) => {
       const startTime = processStartTime(child.pid);
       writeRecord(layout, {
-        ...newRecord(id, dir),
-        ...base,
-        ...(cgroup ? { cgroups: cgroup.dirs } : {}),
+        ...newRecord(c.id, c.dir),
+        ...c.base,
         status: "running",
         pid: child.pid,
         ...(startTime === undefined ? {} : { pidStartTime: startTime }),
       });
     });
-    const limit = resources.memory;
-    if (code === 137 && cgroup !== undefined && cgroup.oomKills() > 0) {
-      throw new TinyoError(
-        `container killed: out of memory${limit !== undefined ? ` (limit ${formatLimit(limit)})` : ""}`,
-        { exitCode: 137 },
-      );
-    }
+    const oom = oomError(c.cgroup, c.spec, code);
+    if (oom !== undefined) throw oom;
     return code;
   } finally {
     try {
-      cgroup?.destroy();
+      c.cgroup?.destroy();
     } finally {
-      removeContainer(layout, id);
+      removeContainer(layout, c.id);
     }
   }
 }

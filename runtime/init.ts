@@ -32,7 +32,7 @@ import { createDevices } from "./devices.ts";
 import { pivotInto } from "./pivot.ts";
 import { envValue, execError, lookPath } from "./exec_path.ts";
 import { ConfigError, exitCodeOf } from "./errors.ts";
-import { linuxSyscalls, MS, PR, processCalls, RLIMIT, SIGNALS, type Syscalls } from "./syscalls.ts";
+import { linuxSyscalls, MS, O, PR, processCalls, RLIMIT, SIGNALS, type Syscalls } from "./syscalls.ts";
 import { sendToRuntime } from "./channel.ts";
 import { mkdirInRoot } from "./securejoin.ts";
 import { CAPABILITIES, capMask, capNumber } from "./capabilities.ts";
@@ -50,6 +50,12 @@ export interface InitBootstrap {
   cgroupProcs?: string[];
   /** Join a running container (`tinyo exec`) instead of setting one up. */
   exec?: boolean;
+  /**
+   * OCI create/start: after set-up, report "created" and wait until `tinyo
+   * start` opens this FIFO before exec'ing. The init then has no parent-death
+   * signal: its monitor (conmon) outlives the `tinyo create` that spawned it.
+   */
+  execFifo?: string;
 }
 
 /** What to execute once the container is set up. */
@@ -165,8 +171,9 @@ export function setupContainer(
 ): ExecPlan {
   if (spec.process === undefined) throw new ConfigError("Invalid container configuration: process: missing");
   // 1. If the runtime is SIGKILLed, the kernel kills us, and with PID 1 gone
-  // the whole PID namespace (survives execve; see prctl(2)).
-  sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
+  // the whole PID namespace (survives execve; see prctl(2)). Not for a
+  // created container: `tinyo create` exits and its monitor takes over.
+  if (boot.execFifo === undefined) sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
   // Join the container's cgroup before any namespace: the cgroup namespace
   // created next is rooted where the init stands, and limits apply from here.
   for (const procs of boot.cgroupProcs ?? []) {
@@ -250,7 +257,16 @@ export function initMain(): never {
     }
     const boot = JSON.parse(raw) as InitBootstrap;
     const spec = loadSpec(boot.config ?? `${boot.bundle}/config.json`);
+    // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
+    // survives pivot_root, and reopen it through /proc/self/fd later (runc).
+    const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
     const plan = setupContainer(linuxSyscalls, spec, boot);
+    if (fifoFd >= 0) {
+      if (syncFd >= 0) sendToRuntime(syncFd, { type: "created" });
+      // Blocks until `tinyo start` opens the FIFO for reading.
+      Deno.writeTextFileSync(`/proc/self/fd/${fifoFd}`, "0");
+      processCalls.close(fifoFd);
+    }
     execCommand(plan, syncFd);
   } catch (err) {
     const exitCode = exitCodeOf(err);

@@ -64,7 +64,10 @@ export async function withNamesLock<T>(layout: Layout, fn: () => T | Promise<T>)
 
 /** Refuses a name that a live container already has. */
 export function checkNameFree(layout: Layout, name: string): void {
-  const taken = listRecords(layout).find((r) => r.name === name && isAlive(r.ownerPid, r.ownerStartTime));
+  // A detached container keeps its name until `tinyo rm`, as with docker.
+  const taken = listRecords(layout).find((r) =>
+    r.name === name && (r.detached || isAlive(r.ownerPid, r.ownerStartTime))
+  );
   if (taken !== undefined) {
     throw new ConfigError(
       `The container name "${name}" is already in use by container ${taken.id.slice(0, 12)}`,

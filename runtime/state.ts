@@ -27,13 +27,15 @@ export interface Layout {
   imagesDir: string;
   containersDir: string;
   stateDir: string;
+  /** The --root / TINYO_ROOT it came from, if any (passed on to helpers). */
+  root?: string;
 }
 
 /** The layout for `root` (from --root or TINYO_ROOT), or the default one. */
 export function resolveLayout(root?: string): Layout {
   if (root !== undefined && root !== "") {
     const r = root.replace(/\/+$/, "") || "/";
-    return { imagesDir: `${r}/images`, containersDir: `${r}/containers`, stateDir: `${r}/state` };
+    return { imagesDir: `${r}/images`, containersDir: `${r}/containers`, stateDir: `${r}/state`, root: r };
   }
   return {
     imagesDir: "/var/lib/tinyo/images",
@@ -64,6 +66,17 @@ export interface ContainerRecord {
   cgroups?: string[];
   /** The container's name (`--name`), unique among live containers. */
   name?: string;
+  /** What the user named as the image, and the command. */
+  imageRef?: string;
+  command?: string[];
+  /** Detached (`run -d`): kept after it ends, until `rm`; owned by its monitor. */
+  detached?: boolean;
+  /** Remove the container when it ends (`--rm`). */
+  autoRemove?: boolean;
+  /** When the command started and ended, and its exit code, once known. */
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
 }
 
 /** Path of a container's record. */
@@ -158,7 +171,8 @@ export function collectGarbage(layout: Layout): string[] {
     if (!name.endsWith(".json")) continue;
     const id = name.slice(0, -5);
     const rec = readRecord(layout, id);
-    if (rec !== undefined && isAlive(rec.ownerPid, rec.ownerStartTime)) {
+    // Detached containers stay, exited or not, until `tinyo rm`.
+    if (rec?.detached || (rec !== undefined && isAlive(rec.ownerPid, rec.ownerStartTime))) {
       live.add(id);
       continue;
     }

@@ -10,6 +10,18 @@ import { resolveLayout } from "../state.ts";
 import { runCommand } from "./run.ts";
 import { unpackCommand } from "./unpack.ts";
 import { execCommand } from "./exec.ts";
+import {
+  cleanupCommand,
+  createCommand,
+  inspectCommand,
+  killCommand,
+  logsCommand,
+  psCommand,
+  rmCommand,
+  startCommand,
+  stopCommand,
+  waitCommand,
+} from "./lifecycle.ts";
 import { imagesCommand, importCommand, pullCommand, rmiCommand } from "./images.ts";
 
 /** tinyo's version. */
@@ -34,6 +46,13 @@ A Linux container runtime in TypeScript on Deno.
 Commands:
   run        Run a command in a new container
   exec       Run a command in a running container
+  ps         List containers (-a: all)
+  inspect    Print a container's record as JSON
+  logs       Show what a detached container wrote (-f: follow)
+  wait       Wait for containers to end, print their exit codes
+  stop       Stop containers (SIGTERM, then SIGKILL after -t seconds)
+  kill       Send a signal to containers
+  rm         Remove containers (-f: running ones too)
   pull       Download an Alpine image (alpine[:TAG]) into the cache
   import     Register a local minirootfs tarball as an image
   images     List cached images
@@ -64,6 +83,26 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   switch (verb) {
     case "run":
       return await runCommand(layout, rest);
+    case "ps":
+      return psCommand(layout, rest);
+    case "inspect":
+      return inspectCommand(layout, rest);
+    case "logs":
+      return await logsCommand(layout, rest);
+    case "wait":
+      return await waitCommand(layout, rest);
+    case "stop":
+      return await stopCommand(layout, rest);
+    case "kill":
+      return killCommand(layout, rest);
+    case "rm":
+      return await rmCommand(layout, rest);
+    case "create":
+      return createCommand(layout, rest);
+    case "start":
+      return await startCommand(layout, rest);
+    case "cleanup":
+      return cleanupCommand(layout, rest);
     case "exec":
       return await execCommand(layout, rest);
     case "pull":

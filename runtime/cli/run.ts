@@ -10,6 +10,7 @@ import { parseResources, parseTmpfs, parseUlimit, parseVolume, type RunOptions }
 import { parseSize } from "../units.ts";
 import { UsageError } from "../errors.ts";
 import { runContainer } from "../container.ts";
+import { runDetached } from "../detached.ts";
 import type { Layout } from "../state.ts";
 import type { PullPolicy } from "../../rootfs/mod.ts";
 import { mirrorFrom } from "./images.ts";
@@ -71,6 +72,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { long: "cpus", value: true, arg: "N", help: "CPU limit, fractional (0.5 = half a CPU)" },
   { long: "cpu-shares", value: true, arg: "N", help: "Relative CPU weight (default 1024)" },
   { long: "pids-limit", value: true, arg: "N", help: "Maximum number of processes (-1: unlimited)" },
+  { long: "detach", short: "d", help: "Run in the background (monitored by conmon); print the id" },
   { long: "name", value: true, arg: "NAME", help: "Name the container (unique among running ones)" },
   {
     long: "ipc",
@@ -115,7 +117,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { long: "mirror", value: true, arg: "URL", help: "Alpine mirror for pulls (env TINYO_ALPINE_MIRROR)" },
   { long: "quiet", short: "q", help: "No pull progress output" },
   { long: "interactive", short: "i", help: "Keep stdin open (always the case: stdin is passed through)" },
-  { long: "rm", help: "Remove the container when it ends (always the case for foreground runs)" },
+  { long: "rm", help: "Remove a detached container when it ends (foreground ones always are)" },
   { long: "help", help: "Show this help" },
 ];
 
@@ -258,6 +260,17 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
   }
   const image = parseRunImageOptions(argv);
   const onProgress = progressReporter({ quiet: image.quiet });
+  const flags = parseArgs(argv, RUN_OPTIONS, "run").flags;
+  if (flags.has("detach")) {
+    const id = await runDetached(layout, { ...opts, autoRemove: flags.has("rm") }, {
+      pull: image.pull,
+      mirror: image.mirror,
+      ...(onProgress ? { onProgress } : {}),
+    });
+    // deno-lint-ignore no-console
+    console.log(id);
+    return 0;
+  }
   return await runContainer(layout, opts, {
     pull: image.pull,
     mirror: image.mirror,

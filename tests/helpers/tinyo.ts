@@ -170,7 +170,12 @@ export function leftovers(root: string): string[] {
   const problems: string[] = [];
   const containers = listDir(`${root}/containers`);
   if (containers.length > 0) problems.push(`container dirs left: ${containers.join(", ")}`);
-  const records = listDir(`${root}/state`).filter((n) => !n.endsWith(".lock"));
+  // Lock files, conmon's exit-file and socket directories persist by design.
+  const records = listDir(`${root}/state`).filter((n) =>
+    !n.endsWith(".lock") && n !== "exits" && n !== "sockets"
+  );
+  const exits = listDir(`${root}/state/exits`);
+  if (exits.length > 0) problems.push(`exit files left: ${exits.join(", ")}`);
   if (records.length > 0) problems.push(`state records left: ${records.join(", ")}`);
   const mounts = hostMountsUnder(root);
   if (mounts.length > 0) problems.push(`host mounts left: ${mounts.join(" | ")}`);

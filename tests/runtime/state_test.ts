@@ -7,6 +7,7 @@ Deno.test("resolveLayout() puts everything under --root, or uses the standard pa
     imagesDir: "/tmp/r/images",
     containersDir: "/tmp/r/containers",
     stateDir: "/tmp/r/state",
+    root: "/tmp/r",
   });
   assert.equal(resolveLayout().stateDir, "/run/tinyo");
   assert.equal(resolveLayout().imagesDir, "/var/lib/tinyo/images");
