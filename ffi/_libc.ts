@@ -91,6 +91,10 @@ const symbols = {
   // int setrlimit(int resource, const struct rlimit *rlim);
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
 
+  // pid_t setsid(void);
+  setsid: { parameters: [], result: "i32" },
+  // int dup2(int oldfd, int newfd);
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
   // int socket(int domain, int type, int protocol);
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int ioctl(int fd, unsigned long request, void *arg);

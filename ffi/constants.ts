@@ -193,3 +193,15 @@ export const SYS = {
   rt_sigaction: 13,
   pivot_root: 155,
 } as const;
+
+/** Terminal ioctl(2) requests (x86_64). */
+export const TIOC = {
+  /** Make the terminal the controlling terminal of the calling session. */
+  SCTTY: 0x540e,
+  GWINSZ: 0x5413,
+  SWINSZ: 0x5414,
+  /** Lock or unlock a pty slave (unlockpt(3)). */
+  SPTLCK: 0x40045431,
+  /** The number of a pty slave (ptsname(3)). */
+  GPTN: 0x80045430,
+} as const;

@@ -13,7 +13,7 @@
 import { libc } from "./_libc.ts";
 import { cString, CStringArray } from "./cstring.ts";
 import { lastErrno, SyscallError } from "./errno.ts";
-import { AT, F, NET, PR, SECCOMP_MODE_FILTER, SYS } from "./constants.ts";
+import { AT, F, NET, PR, SECCOMP_MODE_FILTER, SYS, TIOC } from "./constants.ts";
 
 function fail(syscall: string, path?: string, dest?: string): never {
   const errno = lastErrno();
@@ -306,5 +306,59 @@ export function linkUp(name: string): void {
     if (libc.ioctl(sock, BigInt(NET.SIOCSIFFLAGS), ifr) !== 0) fail("ioctl(SIOCSIFFLAGS)", name);
   } finally {
     libc.close(sock);
+  }
+}
+
+/** setsid(2): a new session with the caller as leader (and no controlling terminal). */
+export function setsid(): void {
+  if (libc.setsid() < 0) fail("setsid");
+}
+
+/** dup2(2). */
+export function dup2(fd: number, target: number): void {
+  if (libc.dup2(fd, target) < 0) fail("dup2", `fd ${fd} -> ${target}`);
+}
+
+/** Makes `fd` (a terminal) the controlling terminal of the caller's session (TIOCSCTTY). */
+export function setControllingTerminal(fd: number): void {
+  if (libc.ioctl(fd, BigInt(TIOC.SCTTY), null) !== 0) fail("ioctl(TIOCSCTTY)", `fd ${fd}`);
+}
+
+/**
+ * For a pty master opened from /dev/ptmx: unlocks its slave (unlockpt(3),
+ * TIOCSPTLCK) and returns the slave's path (ptsname(3), TIOCGPTN).
+ */
+export function unlockPtySlave(masterFd: number): string {
+  const zero = new Int32Array([0]);
+  if (libc.ioctl(masterFd, BigInt(TIOC.SPTLCK), new Uint8Array(zero.buffer)) !== 0) {
+    fail("ioctl(TIOCSPTLCK)", `fd ${masterFd}`);
+  }
+  const n = new Uint32Array(1);
+  if (libc.ioctl(masterFd, BigInt(TIOC.GPTN), new Uint8Array(n.buffer)) !== 0) {
+    fail("ioctl(TIOCGPTN)", `fd ${masterFd}`);
+  }
+  return `/dev/pts/${n[0]}`;
+}
+
+/** A terminal's size in rows and columns. */
+export interface WindowSize {
+  rows: number;
+  cols: number;
+}
+
+/** The size of the terminal on `fd` (TIOCGWINSZ). */
+export function getWindowSize(fd: number): WindowSize {
+  const ws = new Uint16Array(4);
+  if (libc.ioctl(fd, BigInt(TIOC.GWINSZ), new Uint8Array(ws.buffer)) !== 0) {
+    fail("ioctl(TIOCGWINSZ)", `fd ${fd}`);
+  }
+  return { rows: ws[0]!, cols: ws[1]! };
+}
+
+/** Sets the size of the terminal on `fd` (TIOCSWINSZ; its foreground group gets SIGWINCH). */
+export function setWindowSize(fd: number, size: WindowSize): void {
+  const ws = new Uint16Array([size.rows, size.cols, 0, 0]);
+  if (libc.ioctl(fd, BigInt(TIOC.SWINSZ), new Uint8Array(ws.buffer)) !== 0) {
+    fail("ioctl(TIOCSWINSZ)", `fd ${fd}`);
   }
 }

@@ -28,6 +28,7 @@ import { processStartTime } from "./proc.ts";
 import { resolveUser } from "./users.ts";
 import { capsFromMask } from "./capabilities.ts";
 import { type SignalName, SIGNALS } from "./syscalls.ts";
+import { openPty, type Relay, requireTerminal, startRelay } from "./tty.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
 export const FORWARDED_SIGNALS: readonly SignalName[] = [
@@ -81,11 +82,15 @@ function hostResolvConf(): string {
  * init's error with its exit code when set-up or exec failed.
  */
 export async function superviseInit(
-  boot: InitBootstrap,
+  bootIn: InitBootstrap,
   pidNamespace: true | string,
   onSpawn: (child: Deno.ChildProcess) => void = () => {},
+  terminal?: { interactive: boolean },
 ): Promise<number> {
   const removeSignals: (() => void)[] = [];
+  const pty = terminal ? openPty() : undefined;
+  const boot = pty ? { ...bootIn, tty: pty.slave } : bootIn;
+  let relay: Relay | undefined;
   try {
     // Signals that arrive while the init starts are forwarded once it exists.
     const forwardTo: { child?: Deno.ChildProcess } = {};
@@ -103,6 +108,7 @@ export async function superviseInit(
     const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace });
     forwardTo.child = init.child;
     onSpawn(init.child);
+    if (pty) relay = startRelay(pty, terminal!.interactive);
     let outcome: InitOutcome;
     try {
       outcome = waitForInit(init.syncFd);
@@ -112,6 +118,8 @@ export async function superviseInit(
       throw err;
     }
     const status = await init.child.status;
+    // The relay ends when the pty's last slave closes; do not lose the tail.
+    if (relay) await Promise.race([relay.done, new Promise((r) => setTimeout(r, 2000))]);
     if (outcome.error !== undefined) {
       throw new TinyoError(outcome.error.message, { exitCode: outcome.error.exitCode });
     }
@@ -122,6 +130,8 @@ export async function superviseInit(
     }
     return exitCodeFromStatus(status);
   } finally {
+    relay?.restore();
+    pty?.master.close();
     for (const remove of removeSignals) remove();
   }
 }
@@ -281,6 +291,7 @@ export async function runContainer(
   opts: RunOptions,
   imageOptions: ResolveOptions = {},
 ): Promise<number> {
+  if (opts.tty) requireTerminal("run");
   const c = await prepareContainer(layout, opts, imageOptions);
   try {
     const code = await superviseInit(c.boot, c.pidNamespace, (child) => {
@@ -292,7 +303,7 @@ export async function runContainer(
         pid: child.pid,
         ...(startTime === undefined ? {} : { pidStartTime: startTime }),
       });
-    });
+    }, opts.tty ? { interactive: opts.interactive ?? false } : undefined);
     const oom = oomError(c.cgroup, c.spec, code);
     if (oom !== undefined) throw oom;
     return code;

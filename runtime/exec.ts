@@ -16,6 +16,7 @@ import { NS_FILES, requireRoot, superviseInit } from "./container.ts";
 import { parseEnv } from "./run_spec.ts";
 import { resolveUser } from "./users.ts";
 import type { InitBootstrap } from "./init.ts";
+import { requireTerminal } from "./tty.ts";
 
 /** What `tinyo exec` was asked for. */
 export interface ExecOptions {
@@ -25,6 +26,9 @@ export interface ExecOptions {
   env: string[];
   workdir?: string;
   userSpec?: string;
+  /** `-t` (and `-i` to forward stdin to it). */
+  tty?: boolean;
+  interactive?: boolean;
 }
 
 /** The spec of the exec'd process: the container's, with every namespace joined. */
@@ -60,7 +64,7 @@ export function execSpec(
       env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: opts.workdir ?? base.cwd,
       user,
-      terminal: false,
+      terminal: opts.tty ?? false,
       ...(base.capabilities
         ? {
           capabilities: {
@@ -88,6 +92,7 @@ export function execSpec(
 /** Runs a command in a running container; returns its exit code. */
 export async function execInContainer(layout: Layout, opts: ExecOptions): Promise<number> {
   requireRoot("exec");
+  if (opts.tty) requireTerminal("exec");
   const rec = findRunning(layout, opts.container);
   const pid = rec.pid!;
   const container = loadSpec(`${rec.bundle}/config.json`);
@@ -107,7 +112,12 @@ export async function execInContainer(layout: Layout, opts: ExecOptions): Promis
     const pidNs = container.linux?.namespaces?.some((n) => n.type === "pid")
       ? `/proc/${pid}/ns/pid`
       : undefined;
-    return await superviseInit(boot, pidNs ?? true);
+    return await superviseInit(
+      boot,
+      pidNs ?? true,
+      undefined,
+      opts.tty ? { interactive: opts.interactive ?? false } : undefined,
+    );
   } finally {
     try {
       Deno.removeSync(path);

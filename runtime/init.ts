@@ -34,7 +34,8 @@ import { envValue, execError, lookPath } from "./exec_path.ts";
 import { ConfigError, exitCodeOf } from "./errors.ts";
 import { linuxSyscalls, MS, O, PR, processCalls, RLIMIT, SIGNALS, type Syscalls } from "./syscalls.ts";
 import { sendToRuntime } from "./channel.ts";
-import { mkdirInRoot } from "./securejoin.ts";
+import { attachTerminal, reattachTerminal } from "./tty.ts";
+import { ensureMountTarget, mkdirInRoot } from "./securejoin.ts";
 import { CAPABILITIES, capMask, capNumber } from "./capabilities.ts";
 import { compileSeccomp } from "./seccomp/compile.ts";
 
@@ -56,6 +57,8 @@ export interface InitBootstrap {
    * signal: its monitor (conmon) outlives the `tinyo create` that spawned it.
    */
   execFifo?: string;
+  /** A pty slave (host path) to make the controlling terminal and stdio. */
+  tty?: string;
 }
 
 /** What to execute once the container is set up. */
@@ -103,6 +106,11 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
     if (m.destination.replace(/\/+$/, "") === "/dev" && m.type === "tmpfs") devIsTmpfs = true;
   }
   if (devIsTmpfs) createDevices(sys, rootfs, spec.linux?.devices);
+  // With a terminal, its slave appears as /dev/console (runc does the same),
+  // so ttyname() and tty(1) find it inside the container.
+  if (boot.tty !== undefined) {
+    sys.mount(boot.tty, ensureMountTarget(rootfs, "/dev/console", true), { flags: MS.BIND });
+  }
 
   // The working directory must exist before the root may turn read-only.
   const cwd = spec.process?.cwd ?? "/";
@@ -110,6 +118,9 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
 
   // 6. pivot_root; from here on paths are the container's.
   pivotInto(sys, rootfs);
+  // Reopen the terminal by its container path, so /proc/self/fd/0 reads
+  // /dev/console (the session keeps its controlling terminal: same tty).
+  if (boot.tty !== undefined) reattachTerminal("/dev/console");
   if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
 
   // 7. Masked and read-only paths, then the read-only root.
@@ -256,6 +267,8 @@ export function initMain(): never {
       throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
     }
     const boot = JSON.parse(raw) as InitBootstrap;
+    // The terminal first, by its host path, before any namespace changes.
+    if (boot.tty !== undefined) attachTerminal(boot.tty);
     const spec = loadSpec(boot.config ?? `${boot.bundle}/config.json`);
     // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
     // survives pivot_root, and reopen it through /proc/self/fd later (runc).

@@ -50,6 +50,9 @@ export interface RunOptions {
   resources?: CgroupResources;
   /** `--name`. */
   name?: string;
+  /** `-t`: a pseudo-terminal; `-i`: forward stdin to it. */
+  tty?: boolean;
+  interactive?: boolean;
   /** Namespaces to share with running containers (`--network container:NAME`, ...): type → name. */
   share?: { network?: string; ipc?: string; pid?: string; uts?: string };
 }
@@ -239,6 +242,7 @@ export function buildRunSpec(
     ["PATH", DEFAULT_PATH],
     ["HOSTNAME", hostname],
     ["HOME", user.uid === 0 ? "/root" : user.home],
+    ...(opts.tty ? [["TERM", "xterm"] as [string, string]] : []),
   ]);
   for (const raw of opts.env) {
     const e = parseEnv(raw, ctx.hostEnv ?? (() => undefined));
@@ -312,7 +316,7 @@ export function buildRunSpec(
   return {
     ociVersion: OCI_VERSION,
     process: {
-      terminal: false,
+      terminal: opts.tty ?? false,
       user: {
         uid: user.uid,
         gid: user.gid,

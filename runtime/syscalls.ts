@@ -80,4 +80,10 @@ export const processCalls = {
   setns: ffi.setns,
   unshare: ffi.unshare,
   installSeccompFilter: ffi.installSeccompFilter,
+  setsid: ffi.setsid,
+  dup2: ffi.dup2,
+  setControllingTerminal: ffi.setControllingTerminal,
+  unlockPtySlave: ffi.unlockPtySlave,
+  getWindowSize: ffi.getWindowSize,
+  setWindowSize: ffi.setWindowSize,
 } as const;

@@ -25,8 +25,8 @@ const OPTIONS: readonly OptionSpec[] = [
     arg: "USER[:GROUP]",
     help: "Run as this user (names from the container)",
   },
-  { long: "interactive", short: "i", help: "Keep stdin open (always the case: stdin is passed through)" },
-  { long: "tty", short: "t", help: "Allocate a pseudo-terminal (not supported yet)" },
+  { long: "interactive", short: "i", help: "Keep stdin open (with -t: forward it to the terminal)" },
+  { long: "tty", short: "t", help: "Allocate a pseudo-terminal (-it for an interactive shell)" },
   { long: "help", help: "Show this help" },
 ];
 
@@ -45,9 +45,6 @@ Options:
 ${formatOptions(OPTIONS)}`);
     return 0;
   }
-  if (p.flags.has("tty")) {
-    throw new UsageError("tinyo exec: -t (a pseudo-terminal) is not supported yet; run without -t");
-  }
   const [container, ...command] = p.rest;
   if (container === undefined || command.length === 0) {
     throw new UsageError("tinyo exec: expected CONTAINER and COMMAND (see 'tinyo exec --help')");
@@ -60,5 +57,7 @@ ${formatOptions(OPTIONS)}`);
     env: p.values.get("env") ?? [],
     ...(workdir === undefined ? {} : { workdir }),
     ...(user === undefined ? {} : { userSpec: user }),
+    ...(p.flags.has("tty") ? { tty: true } : {}),
+    ...(p.flags.has("interactive") ? { interactive: true } : {}),
   });
 }

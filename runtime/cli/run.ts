@@ -72,6 +72,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { long: "cpus", value: true, arg: "N", help: "CPU limit, fractional (0.5 = half a CPU)" },
   { long: "cpu-shares", value: true, arg: "N", help: "Relative CPU weight (default 1024)" },
   { long: "pids-limit", value: true, arg: "N", help: "Maximum number of processes (-1: unlimited)" },
+  { long: "tty", short: "t", help: "Allocate a pseudo-terminal (with -i: an interactive shell)" },
   { long: "detach", short: "d", help: "Run in the background (monitored by conmon); print the id" },
   { long: "name", value: true, arg: "NAME", help: "Name the container (unique among running ones)" },
   {
@@ -116,7 +117,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   },
   { long: "mirror", value: true, arg: "URL", help: "Alpine mirror for pulls (env TINYO_ALPINE_MIRROR)" },
   { long: "quiet", short: "q", help: "No pull progress output" },
-  { long: "interactive", short: "i", help: "Keep stdin open (always the case: stdin is passed through)" },
+  { long: "interactive", short: "i", help: "Keep stdin open (with -t: forward it to the terminal)" },
   { long: "rm", help: "Remove a detached container when it ends (foreground ones always are)" },
   { long: "help", help: "Show this help" },
 ];
@@ -243,6 +244,8 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
     }, parseSize),
     ...security,
     ...(name === undefined ? {} : { name }),
+    ...(p.flags.has("tty") ? { tty: true } : {}),
+    ...(p.flags.has("interactive") ? { interactive: true } : {}),
     ...(Object.keys(share).length > 0 ? { share } : {}),
     ...(workdir === undefined ? {} : { workdir }),
     ...(hostname === undefined ? {} : { hostname }),
@@ -262,6 +265,9 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
   const onProgress = progressReporter({ quiet: image.quiet });
   const flags = parseArgs(argv, RUN_OPTIONS, "run").flags;
   if (flags.has("detach")) {
+    if (opts.tty) {
+      throw new UsageError("tinyo run: -t with -d is not supported yet (attach is not implemented)");
+    }
     const id = await runDetached(layout, { ...opts, autoRemove: flags.has("rm") }, {
       pull: image.pull,
       mirror: image.mirror,

@@ -120,7 +120,7 @@ Deno.test("exec: unknown and stopped containers give a clear error", opts, async
   const usage = await tinyo(ROOT, ["exec", "gone"]);
   assert.match(usage.stderr, /expected CONTAINER and COMMAND/);
   const tty = await tinyo(ROOT, ["exec", "-t", "gone", "sh"]);
-  assert.match(tty.stderr, /-t \(a pseudo-terminal\) is not supported yet/);
+  assert.match(tty.stderr, /-t needs a terminal on stdin/);
 });
 
 Deno.test("names: unique among running containers; ids and id prefixes work too", opts, async () => {

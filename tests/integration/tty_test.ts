@@ -1,0 +1,182 @@
+/**
+ * Interactive terminals through a real terminal: tinyo runs inside tmux
+ * (its own server socket), the test types with send-keys and reads the
+ * screen with capture-pane. Prompts, Ctrl-C, Ctrl-Z/fg, resize, exit
+ * status, and the host terminal's settings after tinyo exits.
+ */
+
+import assert from "node:assert/strict";
+import {
+  ALPINE_320,
+  IGNORE_ROOT,
+  leftovers,
+  MAIN,
+  makeRoot,
+  Output,
+  spawnTinyo,
+  tinyo,
+} from "../helpers/tinyo.ts";
+
+const hasTmux = new Deno.Command("sh", { args: ["-c", "command -v tmux"] }).outputSync().success;
+const opts = { ignore: IGNORE_ROOT || !hasTmux, sanitizeResources: false, sanitizeOps: false };
+const ROOT = opts.ignore ? "" : makeRoot("tinyo-tty-");
+const SOCKET = `tinyo-test-${Deno.pid}`;
+const IMG = ALPINE_320;
+
+function tmux(...args: string[]): string {
+  const out = new Deno.Command("tmux", { args: ["-L", SOCKET, ...args], stdout: "piped", stderr: "piped" })
+    .outputSync();
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function screenHas(session: string, needle: string | RegExp, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const screen = tmux("capture-pane", "-t", session, "-p", "-S", "-200");
+    if (typeof needle === "string" ? screen.includes(needle) : needle.test(screen)) return screen;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${needle}; screen:\n${screen}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Waits for the shell's first prompt and lets it settle: busybox ash asks the
+ * terminal for the cursor position at its first prompt and swallows input
+ * that arrives while it reads the answer, so keys sent in that instant (as
+ * tmux sends them, faster than a person) can be dropped. Retries an echo
+ * until one comes back whole.
+ */
+async function promptReady(session: string): Promise<void> {
+  await screenHas(session, "/ #");
+  await new Promise((r) => setTimeout(r, 500));
+  for (let i = 1;; i++) {
+    tmux("send-keys", "-t", session, `echo settled-${i}`, "Enter");
+    try {
+      await screenHas(session, new RegExp(`\nsettled-${i}\n`), 2_000);
+      return;
+    } catch (err) {
+      if (i >= 5) throw err;
+    }
+  }
+}
+
+/** Starts `tinyo ARGS` in a tmux pane; a wrapper saves the exit code and the terminal settings around it. */
+function startInTmux(session: string, args: string[], dir: string): void {
+  const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+  const cmd = [Deno.execPath(), "run", "-A", "--no-config", "--quiet", MAIN, "--root", ROOT, ...args].map(q)
+    .join(" ");
+  const script =
+    `stty -g > ${dir}/before; ${cmd}; echo $? > ${dir}/code; stty -g > ${dir}/after; echo TINYO-DONE; sleep 60`;
+  tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", `sh -c ${q(script)}`);
+}
+
+Deno.test(
+  "run -it: an interactive shell with job control, resize, exit status; the terminal is restored",
+  opts,
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "tinyo-tty-" });
+    try {
+      startInTmux("run", ["run", "-it", "-q", "--hostname", "ttybox", IMG, "sh"], dir);
+      await promptReady("run");
+      tmux("send-keys", "-t", "run", "hostname; tty; stty size; echo $TERM", "Enter");
+      await screenHas("run", /ttybox\n\/dev\/console\n30 100\nxterm\n/);
+      // Ctrl-C interrupts the container's foreground job, not tinyo.
+      tmux("send-keys", "-t", "run", "sleep 30", "Enter");
+      await new Promise((r) => setTimeout(r, 300));
+      tmux("send-keys", "-t", "run", "C-c");
+      tmux("send-keys", "-t", "run", "echo after=$?", "Enter");
+      await screenHas("run", "after=130");
+      // Ctrl-Z stops it, fg resumes it.
+      tmux("send-keys", "-t", "run", "sleep 30", "Enter");
+      await new Promise((r) => setTimeout(r, 300));
+      tmux("send-keys", "-t", "run", "C-z");
+      await screenHas("run", /Stopped\s+sleep 30/);
+      tmux("send-keys", "-t", "run", "fg", "Enter");
+      await new Promise((r) => setTimeout(r, 300));
+      tmux("send-keys", "-t", "run", "C-c");
+      tmux("send-keys", "-t", "run", "echo fg-done", "Enter");
+      await screenHas("run", /\nfg-done\n/);
+      // A resize reaches the container (SIGWINCH → TIOCSWINSZ).
+      tmux("resize-window", "-t", "run", "-x", "90", "-y", "25");
+      await new Promise((r) => setTimeout(r, 300));
+      tmux("send-keys", "-t", "run", "stty size", "Enter");
+      await screenHas("run", /\n25 90\n/);
+      // Ctrl-D ends the shell; its status is tinyo's.
+      tmux("send-keys", "-t", "run", "sh -c 'exit 3'; echo", "Enter");
+      tmux("send-keys", "-t", "run", "(exit 4)", "Enter");
+      tmux("send-keys", "-t", "run", "C-d");
+      await screenHas("run", "TINYO-DONE");
+      assert.equal(Deno.readTextFileSync(`${dir}/code`).trim(), "4");
+      assert.equal(
+        Deno.readTextFileSync(`${dir}/after`),
+        Deno.readTextFileSync(`${dir}/before`),
+        "terminal settings restored",
+      );
+    } finally {
+      tmux("kill-session", "-t", "run");
+      Deno.removeSync(dir, { recursive: true });
+    }
+    assert.deepEqual(leftovers(ROOT), []);
+  },
+);
+
+Deno.test("exec -it: a shell in a running container, with its terminal", opts, async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "tinyo-tty-" });
+  const bg = spawnTinyo(ROOT, [
+    "run",
+    "-q",
+    "--name",
+    "host",
+    "--hostname",
+    "exechost",
+    IMG,
+    "sh",
+    "-c",
+    "echo ready; exec sleep 60",
+  ]);
+  const out = new Output(bg.stdout);
+  const err = new Output(bg.stderr);
+  try {
+    await out.waitFor("ready");
+    startInTmux("exec", ["exec", "-it", "host", "sh"], dir);
+    await promptReady("exec");
+    tmux("send-keys", "-t", "exec", "hostname; tty; ps -o pid,comm | grep -c sleep", "Enter");
+    // The exec terminal is a pty of the host's devpts, so tty(1) cannot name it; job control works.
+    await screenHas("exec", /exechost\n(not a tty|\/dev\/\S+)\n1\n/);
+    tmux("send-keys", "-t", "exec", "sleep 30", "Enter");
+    await new Promise((r) => setTimeout(r, 300));
+    tmux("send-keys", "-t", "exec", "C-c");
+    tmux("send-keys", "-t", "exec", "exit 5", "Enter");
+    await screenHas("exec", "TINYO-DONE");
+    assert.equal(Deno.readTextFileSync(`${dir}/code`).trim(), "5");
+    assert.equal(Deno.readTextFileSync(`${dir}/after`), Deno.readTextFileSync(`${dir}/before`));
+  } finally {
+    tmux("kill-session", "-t", "exec");
+    Deno.removeSync(dir, { recursive: true });
+    const rec = [...Deno.readDirSync(`${ROOT}/state`)].filter((e) => e.name.endsWith(".json"))
+      .map((e) => JSON.parse(Deno.readTextFileSync(`${ROOT}/state/${e.name}`))).find((r) =>
+        r.name === "host"
+      );
+    if (rec?.pid) Deno.kill(rec.pid, "SIGKILL");
+    await bg.status;
+    await out.done;
+    await err.done;
+  }
+});
+
+Deno.test("-t without a terminal on stdin is refused with a clear message", opts, async () => {
+  const r = await tinyo(ROOT, ["run", "-t", IMG, "true"]);
+  assert.equal(r.code, 125);
+  assert.equal(r.stderr, "tinyo run: -t needs a terminal on stdin (run it from a terminal, or drop -t)\n");
+  const e = await tinyo(ROOT, ["exec", "-t", "whatever", "true"]);
+  assert.equal(e.code, 125);
+  assert.match(e.stderr, /-t needs a terminal on stdin/);
+  const d = await tinyo(ROOT, ["run", "-d", "-t", IMG, "true"]);
+  assert.match(d.stderr, /-t with -d is not supported yet/);
+  assert.deepEqual(leftovers(ROOT), []);
+});
+
+Deno.test("tty: suite root is removed", opts, () => {
+  tmux("kill-server");
+  Deno.removeSync(ROOT, { recursive: true });
+});
