@@ -105,7 +105,11 @@ export async function superviseInit(
       Deno.addSignalListener(sig, handler);
       removeSignals.push(() => Deno.removeSignalListener(sig, handler));
     }
-    const init = spawnInit({ bootstrap: JSON.stringify(boot), pidNamespace });
+    const init = spawnInit({
+      bootstrap: JSON.stringify(boot),
+      pidNamespace,
+      ...(boot.cgroupProcs ? { cgroupProcs: boot.cgroupProcs } : {}),
+    });
     forwardTo.child = init.child;
     onSpawn(init.child);
     if (pty) relay = startRelay(pty, terminal!.interactive);

@@ -82,7 +82,11 @@ export function statusOf(layout: Layout, rec: ContainerRecord): { status: Status
   if (rec.pid !== undefined && isAlive(rec.pid, rec.pidStartTime)) {
     return { status: exists(`${rec.bundle}/exec.fifo`) ? "created" : "running" };
   }
-  if (rec.pid === undefined && isAlive(rec.ownerPid, rec.ownerStartTime)) return { status: "creating" };
+  const ownerAlive = isAlive(rec.ownerPid, rec.ownerStartTime);
+  if (rec.pid === undefined && ownerAlive) return { status: "creating" };
+  // The command ended but its monitor is still writing the exit code down:
+  // not finished yet (conmon reaps, writes the exit file, then runs cleanup).
+  if (rec.detached && ownerAlive) return { status: "running" };
   return { status: "stopped", ...(exit !== undefined ? { exitCode: exit } : {}) };
 }
 
@@ -129,6 +133,7 @@ export function createContainer(
   const init = spawnInit({
     bootstrap: JSON.stringify({ ...saved.boot, execFifo: fifo }),
     pidNamespace: saved.pidNamespace,
+    ...(saved.boot.cgroupProcs ? { cgroupProcs: saved.boot.cgroupProcs } : {}),
   });
   const outcome = waitForInit(init.syncFd, true);
   if (!outcome.created) {

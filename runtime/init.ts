@@ -173,6 +173,25 @@ export function planExec(spec: Spec): ExecPlan {
   return { path: lookPath(args[0]!, envValue(env, "PATH")), argv: args, env };
 }
 
+/**
+ * Makes sure the calling process is in the cgroup of `procs`. The runtime
+ * usually moved us already, while this process was starting (on cgroup v1
+ * the first move costs an RCU grace period, 10–15 ms here, which that hides);
+ * cgroup.procs lists pids as our PID namespace sees them, so we look for our
+ * own, and only write "0" (ourselves) if it is not there.
+ */
+export function joinCgroup(procs: string): void {
+  try {
+    const me = String(processCalls.getpid());
+    if (Deno.readTextFileSync(procs).split("\n").includes(me)) return;
+    Deno.writeTextFileSync(procs, "0");
+  } catch (err) {
+    throw new ConfigError(
+      `Cannot join cgroup ${procs.slice(0, -"/cgroup.procs".length)}: ${(err as Error).message}`,
+    );
+  }
+}
+
 /** Steps 1–8 in order; returns what step 9 executes. */
 export function setupContainer(
   sys: Syscalls,
@@ -187,15 +206,7 @@ export function setupContainer(
   if (boot.execFifo === undefined) sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
   // Join the container's cgroup before any namespace: the cgroup namespace
   // created next is rooted where the init stands, and limits apply from here.
-  for (const procs of boot.cgroupProcs ?? []) {
-    try {
-      Deno.writeTextFileSync(procs, "0");
-    } catch (err) {
-      throw new ConfigError(
-        `Cannot join cgroup ${procs.slice(0, -"/cgroup.procs".length)}: ${(err as Error).message}`,
-      );
-    }
-  }
+  for (const procs of boot.cgroupProcs ?? []) joinCgroup(procs);
   // 2.
   const nsPlan = planNamespaces(spec);
   applyNamespaces(sys, nsPlan);

@@ -27,6 +27,8 @@ export interface SpawnInitOptions {
   bootstrap: string;
   /** Create a new PID namespace (true), join one at this path, or stay in the runtime's (false). */
   pidNamespace: boolean | string;
+  /** cgroup.procs files to move the init into as soon as it exists. */
+  cgroupProcs?: string[];
   /** stdio of the init, and so of the container's command. */
   stdio?: { stdin: "inherit" | "null"; stdout: "inherit" | "null"; stderr: "inherit" | "null" };
 }
@@ -99,6 +101,11 @@ export function spawnInit(options: SpawnInitOptions): SpawnedInit {
       processCalls.close(hostPidNs);
     }
     processCalls.close(inheritFd);
+  }
+  // Move the init into its cgroup now, in the background, while it starts
+  // (see joinCgroup in init.ts, which checks and finishes the job).
+  for (const procs of options.cgroupProcs ?? []) {
+    Deno.writeTextFile(procs, String(child.pid)).catch(() => {});
   }
   return { child, syncFd: readFd };
 }
