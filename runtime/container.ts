@@ -112,7 +112,27 @@ export async function superviseInit(
     });
     forwardTo.child = init.child;
     onSpawn(init.child);
-    if (pty) relay = startRelay(pty, terminal!.interactive);
+    if (pty) {
+      // The user's terminal hung up: SIGHUP, then SIGKILL if it lingers
+      // (a shell as PID 1 of its namespace ignores SIGHUP without a handler).
+      const hangup = (): void => {
+        try {
+          init.child.kill("SIGHUP");
+        } catch {
+          // Already gone.
+        }
+        setTimeout(() => {
+          try {
+            init.child.kill("SIGKILL");
+          } catch {
+            // Already gone.
+          }
+        }, 1000);
+      };
+      Deno.addSignalListener("SIGHUP", hangup);
+      removeSignals.push(() => Deno.removeSignalListener("SIGHUP", hangup));
+      relay = startRelay(pty, terminal!.interactive, hangup);
+    }
     let outcome: InitOutcome;
     try {
       outcome = waitForInit(init.syncFd);

@@ -10,7 +10,9 @@
  * (TIOCSCTTY), so the container's shell has job control: Ctrl-C, Ctrl-Z reach
  * its foreground process group, not tinyo. The user's terminal is put in raw
  * mode for the relay and always restored; its size is copied to the pty at
- * the start and on every SIGWINCH.
+ * the start and on every SIGWINCH. When the user's terminal goes away
+ * (stdin ends, or SIGHUP), the container is sent SIGHUP and, a second later,
+ * SIGKILL: like a login shell whose terminal hung up, it has no user left.
  *
  * @module
  */
@@ -87,7 +89,7 @@ export interface Relay {
  * Puts the user's terminal in raw mode and copies bytes both ways (stdin to
  * the pty only when `interactive`). The caller must call `restore()`.
  */
-export function startRelay(pty: Pty, interactive: boolean): Relay {
+export function startRelay(pty: Pty, interactive: boolean, onHangup: () => void = () => {}): Relay {
   const copySize = (): void => {
     try {
       processCalls.setWindowSize(pty.masterFd, processCalls.getWindowSize(0));
@@ -120,7 +122,11 @@ export function startRelay(pty: Pty, interactive: boolean): Relay {
         // master write blocks only when the container stops reading.
         processCalls.writeAll(pty.masterFd, buf.slice(0, n));
       }
-    })().catch(() => {});
+    })().catch(() => {}).finally(() => {
+      // stdin ended: in raw mode Ctrl-D is a byte, so this means the user's
+      // terminal is gone (or stdin was closed). Nobody is left to type.
+      if (!restored) onHangup();
+    });
   }
   const done = (async () => {
     const buf = new Uint8Array(16384);

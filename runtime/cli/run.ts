@@ -266,7 +266,9 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
   const flags = parseArgs(argv, RUN_OPTIONS, "run").flags;
   if (flags.has("detach")) {
     if (opts.tty) {
-      throw new UsageError("tinyo run: -t with -d is not supported yet (attach is not implemented)");
+      throw new UsageError(
+        "tinyo run: -t with -d is not supported yet (tinyo cannot attach to a detached container)",
+      );
     }
     const id = await runDetached(layout, { ...opts, autoRemove: flags.has("rm") }, {
       pull: image.pull,

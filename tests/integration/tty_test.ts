@@ -164,6 +164,26 @@ Deno.test("exec -it: a shell in a running container, with its terminal", opts, a
   }
 });
 
+Deno.test(
+  "run -it: when the user's terminal goes away, the container ends and nothing is left",
+  opts,
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "tinyo-tty-" });
+    try {
+      startInTmux("hup", ["run", "-it", "-q", IMG, "sh"], dir);
+      await promptReady("hup");
+      tmux("kill-session", "-t", "hup");
+      const deadline = Date.now() + 10_000;
+      while (leftovers(ROOT).length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(leftovers(ROOT), []);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("-t without a terminal on stdin is refused with a clear message", opts, async () => {
   const r = await tinyo(ROOT, ["run", "-t", IMG, "true"]);
   assert.equal(r.code, 125);
