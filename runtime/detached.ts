@@ -39,6 +39,7 @@ import { isAlive, processStartTime } from "./proc.ts";
 import { isErrno, linuxSyscalls, O, processCalls, S_IF } from "./syscalls.ts";
 import { ContainerNotFoundError, TinyoError } from "./errors.ts";
 import { prepareContainer, requireRoot } from "./container.ts";
+import { findIn } from "./lookup.ts";
 import type { RunOptions } from "./run_spec.ts";
 import type { ResolveOptions } from "../rootfs/mod.ts";
 import { removeCgroupDirs } from "./cgroups/mod.ts";
@@ -92,17 +93,7 @@ export function statusOf(layout: Layout, rec: ContainerRecord): { status: Status
 
 /** Any container (running or not) by name, id or unique id prefix. */
 export function findContainer(layout: Layout, ref: string): ContainerRecord {
-  const all = listRecords(layout);
-  const exact = all.find((r) => r.name === ref || r.id === ref);
-  if (exact !== undefined) return exact;
-  const byPrefix = /^[0-9a-f]+$/.test(ref) ? all.filter((r) => r.id.startsWith(ref)) : [];
-  if (byPrefix.length === 1) return byPrefix[0]!;
-  if (byPrefix.length > 1) {
-    throw new ContainerNotFoundError(
-      `Container id prefix "${ref}" is ambiguous: it matches ${byPrefix.length} containers`,
-    );
-  }
-  throw new ContainerNotFoundError(`No such container: "${ref}"`);
+  return findIn(listRecords(layout), ref);
 }
 
 /**

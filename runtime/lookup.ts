@@ -28,23 +28,32 @@ export function isRunning(rec: ContainerRecord): boolean {
 }
 
 /**
- * The running container that `ref` names: an exact name, an exact id, or a
- * unique prefix of an id.
+ * The container among `records` that `ref` names: an exact name, an exact
+ * id, or a unique prefix of an id.
  *
+ * @param what How to describe the set in the error, e.g. "running container".
  * @throws {ContainerNotFoundError} when none (or more than one) matches.
  */
-export function findRunning(layout: Layout, ref: string): ContainerRecord {
-  const running = listRecords(layout).filter(isRunning);
-  const exact = running.find((r) => r.name === ref || r.id === ref);
+export function findIn(
+  records: readonly ContainerRecord[],
+  ref: string,
+  what = "container",
+): ContainerRecord {
+  const exact = records.find((r) => r.name === ref || r.id === ref);
   if (exact !== undefined) return exact;
-  const byPrefix = /^[0-9a-f]+$/.test(ref) ? running.filter((r) => r.id.startsWith(ref)) : [];
+  const byPrefix = /^[0-9a-f]+$/.test(ref) ? records.filter((r) => r.id.startsWith(ref)) : [];
   if (byPrefix.length === 1) return byPrefix[0]!;
   if (byPrefix.length > 1) {
     throw new ContainerNotFoundError(
       `Container id prefix "${ref}" is ambiguous: it matches ${byPrefix.length} containers`,
     );
   }
-  throw new ContainerNotFoundError(`No such running container: "${ref}"`);
+  throw new ContainerNotFoundError(`No such ${what}: "${ref}"`);
+}
+
+/** The running container that `ref` names (name, id or unique id prefix). */
+export function findRunning(layout: Layout, ref: string): ContainerRecord {
+  return findIn(listRecords(layout).filter(isRunning), ref, "running container");
 }
 
 /**
