@@ -228,13 +228,20 @@ export async function prepareContainer(
   };
   const id = newContainerId();
   const dir = `${layout.containersDir}/${id}`;
+  // The cgroup's directories follow from the id: the first record lists
+  // them, so whatever happens next, the garbage collector can remove them.
+  const cgroupLayout = hostLayout();
+  if (cgroupLayout === undefined && Object.keys(opts.resources ?? {}).length > 0) {
+    throw new TinyoError("Cannot apply resource limits: no cgroup hierarchy is mounted on this host");
+  }
+  const cgroup: CgroupManager | undefined = cgroupLayout ? cgroupManager(cgroupLayout, id) : undefined;
+  if (cgroup !== undefined) base.cgroups = cgroup.dirs;
   // The record goes first: if we die after this, the next tinyo cleans up.
   // Under the names lock, so that two containers cannot take one name.
   await withNamesLock(layout, () => {
     if (opts.name !== undefined) checkNameFree(layout, opts.name);
     writeRecord(layout, { ...newRecord(id, dir), ...base });
   });
-  let cgroup: CgroupManager | undefined;
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const overlay = image.kind === "image" || !opts.rootfsRw;
@@ -263,17 +270,7 @@ export async function prepareContainer(
     Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
     // The container's cgroup, made before the init exists; the init joins it
     // first thing, before its cgroup namespace (so the container sees "/").
-    const resources = flatResources(spec.linux?.resources);
-    const cgroupLayout = hostLayout();
-    if (cgroupLayout === undefined && Object.keys(resources).length > 0) {
-      throw new TinyoError("Cannot apply resource limits: no cgroup hierarchy is mounted on this host");
-    }
-    if (cgroupLayout !== undefined) {
-      cgroup = cgroupManager(cgroupLayout, id);
-      base.cgroups = cgroup.dirs;
-      writeRecord(layout, { ...newRecord(id, dir), ...base });
-      cgroup.create(resources);
-    }
+    cgroup?.create(flatResources(spec.linux?.resources));
     const boot: InitBootstrap = {
       ...(cgroup ? { cgroupProcs: cgroup.procsFiles() } : {}),
       bundle: dir,

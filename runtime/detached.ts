@@ -295,6 +295,7 @@ export async function runDetached(
     const rec = readRecord(layout, c.id)!;
     writeRecord(layout, {
       ...rec,
+      ...c.base,
       ownerPid: conmonPid,
       ...(conmonStart === undefined ? {} : { ownerStartTime: conmonStart }),
     });

@@ -91,12 +91,8 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
   const propagation = spec.linux?.rootfsPropagation ?? "rprivate";
   // 4. Make every host mount private (or slave) in our namespace first, so
   // nothing we mount or unmount from here on propagates back to the host.
-  const propFlags = propagation.includes("slave")
-    ? MS.SLAVE
-    : propagation.includes("shared")
-    ? MS.SHARED
-    : MS.PRIVATE;
-  sys.mount("", "/", { flags: MS.REC | (propagation.includes("shared") ? MS.PRIVATE : propFlags) });
+  // (A shared root is made shared only after pivot_root, below.)
+  sys.mount("", "/", { flags: MS.REC | (propagation.includes("slave") ? MS.SLAVE : MS.PRIVATE) });
   mountRootfs(sys, rootfs, boot.rootfs);
 
   // 5. The spec's mounts, in order; /dev gets device nodes when it is a tmpfs.

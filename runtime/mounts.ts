@@ -8,7 +8,7 @@
 
 import type { Mount } from "./spec.ts";
 import { MS, type Syscalls } from "./syscalls.ts";
-import { ensureMountTarget, secureJoin } from "./securejoin.ts";
+import { ensureMountTarget } from "./securejoin.ts";
 import { ConfigError } from "./errors.ts";
 
 interface OptionEffect {
@@ -185,6 +185,3 @@ export function mountRootfs(sys: Syscalls, target: string, source: RootfsSource 
   const dir = source?.lower[0] ?? target;
   sys.mount(dir, target, { flags: MS.BIND | MS.REC });
 }
-
-/** Resolves a container path to its host path under `rootfs` (re-export for callers). */
-export { secureJoin };

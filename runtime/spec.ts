@@ -279,8 +279,3 @@ export function loadSpec(path: string): Spec {
   }
   return validateSpec(json);
 }
-
-/** The namespaces of `spec` with a given type, if present. */
-export function findNamespace(spec: Spec, type: NamespaceType): Namespace | undefined {
-  return spec.linux?.namespaces?.find((n) => n.type === type);
-}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
+import { formatOptions, type OptionSpec, parseArgs, type ParsedArgs } from "./args.ts";
 import { parseResources, parseTmpfs, parseUlimit, parseVolume, type RunOptions } from "../run_spec.ts";
 import { parseSize } from "../units.ts";
 import { UsageError } from "../errors.ts";
@@ -170,7 +170,10 @@ export interface RunImageOptions {
 
 /** The image options of `tinyo run` (pull policy, mirror, quiet). */
 export function parseRunImageOptions(argv: readonly string[]): RunImageOptions {
-  const p = parseArgs(argv, RUN_OPTIONS, "run");
+  return imageOptionsFrom(parseArgs(argv, RUN_OPTIONS, "run"));
+}
+
+function imageOptionsFrom(p: ParsedArgs): RunImageOptions {
   const pull = p.values.get("pull")?.at(-1) ?? "missing";
   if (pull !== "missing" && pull !== "always" && pull !== "never") {
     throw new UsageError(`tinyo run: unknown --pull "${pull}" (use missing, always or never)`);
@@ -180,7 +183,10 @@ export function parseRunImageOptions(argv: readonly string[]): RunImageOptions {
 
 /** Turns `tinyo run` arguments into `RunOptions`, or `"help"`. */
 export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
-  const p = parseArgs(argv, RUN_OPTIONS, "run");
+  return runOptionsFrom(parseArgs(argv, RUN_OPTIONS, "run"));
+}
+
+function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
   if (p.flags.has("help")) return "help";
   const last = (name: string): string | undefined => p.values.get(name)?.at(-1);
   const rootfsDir = last("rootfs");
@@ -255,15 +261,16 @@ export function parseRunArgs(argv: readonly string[]): RunOptions | "help" {
 
 /** `tinyo run`: returns the exit code. */
 export async function runCommand(layout: Layout, argv: readonly string[]): Promise<number> {
-  const opts = parseRunArgs(argv);
+  const parsed = parseArgs(argv, RUN_OPTIONS, "run");
+  const opts = runOptionsFrom(parsed);
   if (opts === "help") {
     // deno-lint-ignore no-console
     console.log(RUN_HELP);
     return 0;
   }
-  const image = parseRunImageOptions(argv);
+  const image = imageOptionsFrom(parsed);
   const onProgress = progressReporter({ quiet: image.quiet });
-  const flags = parseArgs(argv, RUN_OPTIONS, "run").flags;
+  const flags = parsed.flags;
   if (flags.has("detach")) {
     if (opts.tty) {
       throw new UsageError(
