@@ -121,9 +121,13 @@ export class Output {
   }
 }
 
-/** A fresh temporary tinyo root. */
+/**
+ * A fresh temporary tinyo root, under TINYO_TEST_TMP (default /tmp). The
+ * cgroup v2 VM sets it to its own tmpfs: when the VM shares the host's /tmp
+ * over 9p, an overlay's upper layer there is refused (EINVAL).
+ */
 export function makeRoot(prefix = "tinyo-test-"): string {
-  return Deno.makeTempDirSync({ prefix, dir: "/tmp" });
+  return Deno.makeTempDirSync({ prefix, dir: Deno.env.get("TINYO_TEST_TMP") ?? "/tmp" });
 }
 
 /** Mount points on the host that mention `path`. */
