@@ -99,6 +99,60 @@ const symbols = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int ioctl(int fd, unsigned long request, void *arg);
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+
+  // --- Directory-relative file calls (the *at family) ---
+  // int openat(int dirfd, const char *path, int flags, mode_t mode);
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  // long syscall(SYS_openat2, int dirfd, const char *path, struct open_how *how, size_t size);
+  // glibc 2.36 has no openat2() wrapper.
+  openat2: { name: "syscall", parameters: ["i64", "i32", "buffer", "buffer", "usize"], result: "i64" },
+  // int mkdirat(int dirfd, const char *path, mode_t mode);
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
+  mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
+  // int symlinkat(const char *target, int newdirfd, const char *linkpath);
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
+  linkat: { parameters: ["i32", "buffer", "i32", "buffer", "i32"], result: "i32" },
+  // int unlinkat(int dirfd, const char *path, int flags);
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int fchmod(int fd, mode_t mode);
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  // int fchmodat(int dirfd, const char *path, mode_t mode, int flags);
+  fchmodat: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  // int fchown(int fd, uid_t owner, gid_t group);
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags);
+  fchownat: { parameters: ["i32", "buffer", "u32", "u32", "i32"], result: "i32" },
+  // int fstat(int fd, struct stat *buf);
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  // int fstatat(int dirfd, const char *path, struct stat *buf, int flags);
+  fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int fchdir(int fd);
+  fchdir: { parameters: ["i32"], result: "i32" },
+  // ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size);
+  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  // off_t lseek(int fd, off_t offset, int whence);
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+
+  // --- Process handles and descriptors ---
+  // long syscall(SYS_close_range, unsigned int first, unsigned int last, unsigned int flags);
+  close_range: { name: "syscall", parameters: ["i64", "u32", "u32", "u32"], result: "i64" },
+  // long syscall(SYS_pidfd_open, pid_t pid, unsigned int flags);
+  pidfd_open: { name: "syscall", parameters: ["i64", "i32", "u32"], result: "i64" },
+  // long syscall(SYS_pidfd_send_signal, int pidfd, int sig, siginfo_t *info, unsigned int flags);
+  pidfd_send_signal: { name: "syscall", parameters: ["i64", "i32", "i32", "pointer", "u32"], result: "i64" },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // pid_t getppid(void);
+  getppid: { parameters: [], result: "i32" },
+
+  // --- Mounts and BPF ---
+  // long syscall(SYS_mount_setattr, int dirfd, const char *path, unsigned int flags,
+  //              struct mount_attr *attr, size_t size);
+  mount_setattr: { name: "syscall", parameters: ["i64", "i32", "buffer", "u32", "buffer", "usize"], result: "i64" },
+  // long syscall(SYS_bpf, int cmd, union bpf_attr *attr, unsigned int size);
+  bpf: { name: "syscall", parameters: ["i64", "i64", "buffer", "u32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 function load(): Deno.DynamicLibrary<typeof symbols> {

@@ -130,6 +130,8 @@ export type SignalName = keyof typeof SIGNALS;
 /** prctl(2) options. */
 export const PR = {
   SET_PDEATHSIG: 1,
+  GET_DUMPABLE: 3,
+  SET_DUMPABLE: 4,
   SET_KEEPCAPS: 8,
   SET_NAME: 15,
   SET_SECCOMP: 22,
@@ -166,6 +168,49 @@ export const NET = {
 export const AT = {
   FDCWD: -100,
   SYMLINK_NOFOLLOW: 0x100,
+  /** unlinkat(2): remove a directory. */
+  REMOVEDIR: 0x200,
+  /** linkat(2): follow a symlink given as the old path. */
+  SYMLINK_FOLLOW: 0x400,
+  /** Operate on the descriptor itself when the path is empty. */
+  EMPTY_PATH: 0x1000,
+  /** mount_setattr(2): apply to the whole mount tree. */
+  RECURSIVE: 0x8000,
+} as const;
+
+/** openat2(2) `resolve` flags (linux/openat2.h). */
+export const RESOLVE = {
+  /** Stay on the starting mount. */
+  NO_XDEV: 0x01,
+  /** Refuse /proc "magic" links (/proc/PID/root, /proc/PID/fd/N, ...). */
+  NO_MAGICLINKS: 0x02,
+  /** Refuse every symlink. */
+  NO_SYMLINKS: 0x04,
+  /** Refuse paths that leave the starting directory. */
+  BENEATH: 0x08,
+  /** Treat the starting directory as "/" (symlinks and ".." stay inside). */
+  IN_ROOT: 0x10,
+} as const;
+
+/** mount_setattr(2) attributes (linux/mount.h). */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+} as const;
+
+/** close_range(2) flags. */
+export const CLOSE_RANGE = {
+  /** Mark the range close-on-exec instead of closing it. */
+  CLOEXEC: 0x4,
+} as const;
+
+/** poll(2) events. */
+export const POLL = {
+  IN: 0x1,
+  ERR: 0x8,
+  HUP: 0x10,
 } as const;
 
 /** setrlimit(2) resources. */
@@ -192,6 +237,12 @@ export const RLIMIT = {
 export const SYS = {
   rt_sigaction: 13,
   pivot_root: 155,
+  bpf: 321,
+  pidfd_send_signal: 424,
+  pidfd_open: 434,
+  close_range: 436,
+  openat2: 437,
+  mount_setattr: 442,
 } as const;
 
 /** Terminal ioctl(2) requests (x86_64). */

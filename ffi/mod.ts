@@ -10,3 +10,6 @@ export { cString, CStringArray } from "./cstring.ts";
 export { errnoName, errnoNumber, errnoText, isErrno, SyscallError } from "./errno.ts";
 export type { SyscallErrorInit } from "./errno.ts";
 export * from "./syscalls.ts";
+export * from "./at.ts";
+export * from "./pidfd.ts";
+export * from "./bpf.ts";

@@ -13,7 +13,8 @@
 import { libc } from "./_libc.ts";
 import { cString, CStringArray } from "./cstring.ts";
 import { lastErrno, SyscallError } from "./errno.ts";
-import { AT, F, NET, PR, SECCOMP_MODE_FILTER, SYS, TIOC } from "./constants.ts";
+import { AT, CLOSE_RANGE, F, NET, PR, SECCOMP_MODE_FILTER, SYS, TIOC } from "./constants.ts";
+import { makedev } from "./at.ts";
 
 function fail(syscall: string, path?: string, dest?: string): never {
   const errno = lastErrno();
@@ -130,9 +131,7 @@ export function sethostname(name: string): void {
 
 /** mknod(2): `mode` includes the file type bits (`S_IF.CHR`, ...). */
 export function mknod(path: string, mode: number, major = 0, minor = 0): void {
-  const dev = (BigInt(major & 0xfff) << 8n) | BigInt(minor & 0xff) |
-    (BigInt(minor & ~0xff) << 12n) | (BigInt(major & ~0xfff) << 32n);
-  if (libc.mknod(cString(path, "path"), mode, dev) !== 0) fail("mknod", path);
+  if (libc.mknod(cString(path, "path"), mode, makedev(major, minor)) !== 0) fail("mknod", path);
 }
 
 /** chdir(2) for the calling thread's filesystem context. */
@@ -361,4 +360,39 @@ export function setWindowSize(fd: number, size: WindowSize): void {
   if (libc.ioctl(fd, BigInt(TIOC.SWINSZ), new Uint8Array(ws.buffer)) !== 0) {
     fail("ioctl(TIOCSWINSZ)", `fd ${fd}`);
   }
+}
+
+/**
+ * close_range(2) with CLOSE_RANGE_CLOEXEC: marks every descriptor from
+ * `first` up close-on-exec, so execve(2) closes them all (the defence
+ * against leaked descriptors, CVE-2024-21626's class).
+ */
+export function cloexecFrom(first: number): void {
+  const ret = libc.close_range(BigInt(SYS.close_range), first, 0xffffffff, CLOSE_RANGE.CLOEXEC);
+  if (ret !== 0n) fail("close_range", `${first}..~0`);
+}
+
+/**
+ * mount_setattr(2) on the mount behind `fd` (an O_PATH descriptor of the
+ * mount point): sets and clears `MOUNT_ATTR_*` bits, on the whole tree
+ * below it when `recursive`.
+ */
+export function mountSetattr(fd: number, set: number, clear = 0, recursive = true): void {
+  const attr = new BigUint64Array([BigInt(set), BigInt(clear), 0n, 0n]);
+  const ret = libc.mount_setattr(
+    BigInt(SYS.mount_setattr),
+    fd,
+    cString("", "path"),
+    AT.EMPTY_PATH | (recursive ? AT.RECURSIVE : 0),
+    new Uint8Array(attr.buffer),
+    32n,
+  );
+  if (ret !== 0n) fail("mount_setattr", `fd ${fd}`);
+}
+
+/** prctl(2) returning its result (for the GET_* options). */
+export function prctlGet(option: number): number {
+  const ret = libc.prctl(option, 0n, 0n, 0n, 0n);
+  if (ret < 0) fail("prctl", `${option}`);
+  return ret;
 }

@@ -13,8 +13,26 @@
 
 import * as ffi from "../ffi/mod.ts";
 
-export { CLONE, isErrno, MNT, MS, O, PR, RLIMIT, S_IF, SIGNALS, SyscallError } from "../ffi/mod.ts";
-export type { MountOptions, SignalName } from "../ffi/mod.ts";
+export {
+  AT,
+  BPF_ATTACH_TYPE,
+  BPF_F,
+  BPF_PROG_TYPE,
+  CLONE,
+  isErrno,
+  MNT,
+  MOUNT_ATTR,
+  MS,
+  O,
+  POLL,
+  PR,
+  RESOLVE,
+  RLIMIT,
+  S_IF,
+  SIGNALS,
+  SyscallError,
+} from "../ffi/mod.ts";
+export type { FileStat, MountOptions, OpenHow, SignalName } from "../ffi/mod.ts";
 
 /** The privileged system calls of container set-up. */
 export interface Syscalls {
@@ -86,4 +104,53 @@ export const processCalls = {
   unlockPtySlave: ffi.unlockPtySlave,
   getWindowSize: ffi.getWindowSize,
   setWindowSize: ffi.setWindowSize,
+} as const;
+
+/**
+ * Directory-relative file calls (openat2 and the *at family), for work inside
+ * trees tinyo does not trust: a container's root, a volume.
+ */
+export const fsCalls = {
+  openat2: ffi.openat2,
+  openat: ffi.openat,
+  mkdirat: ffi.mkdirat,
+  mknodat: ffi.mknodat,
+  symlinkat: ffi.symlinkat,
+  linkat: ffi.linkat,
+  unlinkat: ffi.unlinkat,
+  fchmod: ffi.fchmod,
+  fchmodPath: ffi.fchmodPath,
+  fchown: ffi.fchown,
+  lchownat: ffi.lchownat,
+  utimesat: ffi.utimesat,
+  fstat: ffi.fstat,
+  lstatat: ffi.lstatat,
+  fchdir: ffi.fchdir,
+  readlinkat: ffi.readlinkat,
+  read: ffi.read,
+  close: ffi.close,
+  open: ffi.open,
+  mountSetattr: ffi.mountSetattr,
+} as const;
+
+/** Process handles: act on a checked process, never on a bare pid. */
+export const pidCalls = {
+  pidfdOpen: ffi.pidfdOpen,
+  pidfdSendSignal: ffi.pidfdSendSignal,
+  pollOne: ffi.pollOne,
+  getppid: ffi.getppid,
+  cloexecFrom: ffi.cloexecFrom,
+  prctlGet: ffi.prctlGet,
+  setns: ffi.setns,
+  close: ffi.close,
+} as const;
+
+/** bpf(2): loading and attaching cgroup programs. */
+export const bpfCalls = {
+  progLoad: ffi.bpfProgLoad,
+  progAttach: ffi.bpfProgAttach,
+  progDetach: ffi.bpfProgDetach,
+  progQuery: ffi.bpfProgQuery,
+  open: ffi.open,
+  close: ffi.close,
 } as const;
