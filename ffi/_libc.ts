@@ -128,6 +128,8 @@ const symbols = {
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
   // int fstatat(int dirfd, const char *path, struct stat *buf, int flags);
   fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int futimens(int fd, const struct timespec times[2]);
+  futimens: { parameters: ["i32", "buffer"], result: "i32" },
   // int fchdir(int fd);
   fchdir: { parameters: ["i32"], result: "i32" },
   // ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size);
@@ -150,7 +152,11 @@ const symbols = {
   // --- Mounts and BPF ---
   // long syscall(SYS_mount_setattr, int dirfd, const char *path, unsigned int flags,
   //              struct mount_attr *attr, size_t size);
-  mount_setattr: { name: "syscall", parameters: ["i64", "i32", "buffer", "u32", "buffer", "usize"], result: "i64" },
+  mount_setattr: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "u32", "buffer", "usize"],
+    result: "i64",
+  },
   // long syscall(SYS_bpf, int cmd, union bpf_attr *attr, unsigned int size);
   bpf: { name: "syscall", parameters: ["i64", "i64", "buffer", "u32"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -128,13 +128,12 @@ export function lchownat(dirFd: number, name: string, uid: number, gid: number):
 /**
  * Sets access and modification times (whole seconds) of `name` in `dirFd`
  * without following a symlink there (utimensat(2), AT_SYMLINK_NOFOLLOW);
- * an empty `name` means `dirFd` itself (AT_EMPTY_PATH is not needed: the
- * kernel treats a NULL path as the descriptor, which "" selects here).
+ * an empty `name` means `dirFd` itself (futimens(3)).
  */
 export function utimesat(dirFd: number, name: string, atime: number, mtime: number): void {
   const times = new BigInt64Array([BigInt(atime), 0n, BigInt(mtime), 0n]);
   const ret = name === ""
-    ? libc.utimensat(dirFd, null, new Uint8Array(times.buffer), 0)
+    ? libc.futimens(dirFd, new Uint8Array(times.buffer))
     : libc.utimensat(dirFd, cString(name, "path"), new Uint8Array(times.buffer), AT.SYMLINK_NOFOLLOW);
   if (ret !== 0) fail("utimensat", name === "" ? `fd ${dirFd}` : name);
 }

@@ -1,10 +1,27 @@
 /**
- * File-system calls Deno has no API for (device nodes and FIFOs, ownership
- * and times of symlinks), for the tar extractor. Thin re-exports so that
- * `rootfs/` depends on a narrow surface.
+ * The file calls the tar extractor needs, all relative to directory
+ * descriptors (openat2 and the *at family), so that `rootfs/` depends on a
+ * narrow surface and never resolves a path inside an archive's tree twice.
  *
  * @module
  */
 
-export { lchown, lutimes, mknod } from "./syscalls.ts";
-export { S_IF } from "./constants.ts";
+export {
+  fchmod,
+  fchmodPath,
+  fchown,
+  fstat,
+  lchownat,
+  linkat,
+  lstatat,
+  mkdirat,
+  mknodat,
+  openat,
+  openat2,
+  symlinkat,
+  unlinkat,
+  utimesat,
+} from "./at.ts";
+export { close, open, writeAll } from "./syscalls.ts";
+export { isErrno, SyscallError } from "./errno.ts";
+export { O, RESOLVE, S_IF } from "./constants.ts";

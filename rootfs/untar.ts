@@ -11,13 +11,23 @@
  * The safety rules, whatever the archive holds:
  * - a leading "/" is stripped; a path whose ".." would climb above the target
  *   is refused;
- * - no symlink is ever followed while creating entries: every parent of an
- *   entry must be a real directory inside the target (a symlink `etc -> /etc`
- *   followed by `etc/passwd` is refused), and an existing final component is
- *   removed, never written through (files are created with O_EXCL);
+ * - no symlink is ever followed, while creating entries or afterwards: every
+ *   name is created and changed relative to a descriptor of its parent
+ *   directory, which openat2(2) opened with RESOLVE_NO_SYMLINKS|BENEATH (a
+ *   symlink `etc -> /etc` followed by `etc/passwd` is refused by the
+ *   kernel); an existing final component is removed, never written through
+ *   (files are created with O_EXCL|O_NOFOLLOW); modes, owners and times are
+ *   set on the entry's own descriptor (fchmod, fchown, futimens) or with
+ *   AT_SYMLINK_NOFOLLOW;
+ * - a directory's metadata is applied at the end on a descriptor opened the
+ *   same way, and an entry that replaces a directory drops it (a directory
+ *   `x/` with mode 06755 followed by a symlink `x -> /usr/bin/bash` must not
+ *   make a host file setuid);
  * - hardlinks must point at an entry already extracted inside the target;
- * - the total size of file data and the number of entries are capped
- *   (decompression bombs).
+ * - the bytes every header claims (file data, and data skipped for other
+ *   entries) and the number of entries are capped (decompression bombs); pax
+ *   sizes and ids must be plain non-negative numbers;
+ * - the stream is read to its end, so a corrupt gzip trailer is refused.
  *
  * A refused or corrupt archive throws an `UntarError` naming the entry and the
  * reason. The caller extracts into a fresh temporary directory and removes it
@@ -26,7 +36,28 @@
  * @module
  */
 
-import { lchown, lutimes, mknod, S_IF } from "../ffi/fs.ts";
+import {
+  close,
+  fchmod,
+  fchmodPath,
+  fchown,
+  isErrno,
+  lchownat,
+  linkat,
+  lstatat,
+  mkdirat,
+  mknodat,
+  O,
+  open,
+  openat,
+  openat2,
+  RESOLVE,
+  S_IF,
+  symlinkat,
+  unlinkat,
+  utimesat,
+  writeAll,
+} from "../ffi/fs.ts";
 
 /** Limits and behaviour of an extraction. */
 export interface UntarOptions {
@@ -246,116 +277,251 @@ class ByteReader {
     }
   }
 
+  /** Reads and discards exactly `n` bytes, without holding them. */
+  async skip(n: number): Promise<void> {
+    await this.pipe(n, () => {});
+  }
+
+  /**
+   * Reads the stream to its end, discarding it, and returns how many bytes
+   * that was; refuses more than `limit`.
+   */
+  async drain(limit: number): Promise<number> {
+    let n = this.#have;
+    this.#chunks = [];
+    this.#have = 0;
+    while (!this.#done) {
+      if (n > limit) throw new UntarError(`archive expands to more than its limit after the end marker`);
+      await this.#fill(1);
+      n += this.#have;
+      this.#chunks = [];
+      this.#have = 0;
+    }
+    return n;
+  }
+
   cancel(): void {
     this.#reader.cancel().catch(() => {});
   }
 }
 
-function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
+/** Pending metadata of a directory, applied at the end (creating children changes mtimes). */
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
 }
 
-/** Extracts into one target directory, enforcing the safety rules. */
+/** openat2 resolution inside the target: no symlink, no magic link, no other mount, never above it. */
+const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV;
+
+/**
+ * Extracts into one target directory, enforcing the safety rules. Every
+ * name is created relative to a descriptor of its parent directory, opened
+ * with openat2 so that the kernel refuses any symlink on the way; nothing is
+ * ever resolved by path string twice.
+ */
 class Extractor {
-  readonly #root: string;
   readonly #owners: boolean;
-  /** Directories known to be real directories inside the target. */
-  readonly #dirs = new Set<string>([""]);
-  /** Directory metadata applied at the end (creating children changes mtimes). */
-  readonly #dirMeta: { path: string; mode: number; uid: number; gid: number; mtime: number }[] = [];
+  /** The target directory (a real descriptor: fchmod works on it). */
+  readonly #rootFd: number;
+  /** The most recently used parent directory: entries usually come grouped. */
+  #cached: { rel: string; fd: number } | undefined;
+  /** Directory metadata to apply at the end, by path relative to the target. */
+  readonly #dirMeta = new Map<string, DirMeta>();
   skippedDevices = 0;
 
   constructor(root: string, owners: boolean) {
-    this.#root = root;
     this.#owners = owners;
+    this.#rootFd = open(root, O.RDONLY | O.DIRECTORY | O.CLOEXEC);
   }
 
-  /** Makes sure every parent of `parts` is a real directory; creates missing ones. */
-  #parents(parts: string[], entry: string): void {
-    let rel = "";
-    for (let i = 0; i < parts.length - 1; i++) {
-      rel = rel === "" ? parts[i]! : `${rel}/${parts[i]}`;
-      if (this.#dirs.has(rel)) continue;
-      const info = lstatOrUndefined(`${this.#root}/${rel}`);
-      if (info === undefined) Deno.mkdirSync(`${this.#root}/${rel}`, { mode: 0o755 });
-      else if (info.isSymlink) {
-        throw new UntarError(`parent "${rel}" is a symlink; refusing to follow it`, entry);
-      } else if (!info.isDirectory) throw new UntarError(`parent "${rel}" is not a directory`, entry);
-      this.#dirs.add(rel);
+  /** Closes every descriptor; the extractor is unusable afterwards. */
+  close(): void {
+    this.#forget();
+    close(this.#rootFd);
+  }
+
+  #forget(): void {
+    if (this.#cached !== undefined) close(this.#cached.fd);
+    this.#cached = undefined;
+  }
+
+  /**
+   * A descriptor of the directory `rel` inside the target (the target itself
+   * for ""), creating missing directories on the way. Every component must be
+   * a real directory: a symlink anywhere is refused by the kernel (openat2
+   * RESOLVE_NO_SYMLINKS), never followed.
+   */
+  #dir(rel: string, entry: string): number {
+    if (rel === "") return this.#rootFd;
+    if (this.#cached?.rel === rel) return this.#cached.fd;
+    let fd: number;
+    try {
+      fd = openat2(this.#rootFd, rel, { flags: O.PATH | O.DIRECTORY | O.CLOEXEC, resolve: BENEATH });
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) throw this.#parentError(rel, entry, err);
+      fd = this.#makeDirs(rel, entry);
     }
+    this.#forget();
+    this.#cached = { rel, fd };
+    return fd;
   }
 
-  /** Clears the final path of an entry so it is created fresh, never written through. */
-  #clear(rel: string, path: string, entry: string, keepDir: boolean): Deno.FileInfo | undefined {
-    const info = lstatOrUndefined(path);
-    if (info === undefined) return undefined;
-    if (info.isDirectory) {
-      if (keepDir) return info;
-      try {
-        Deno.removeSync(path);
-      } catch {
-        throw new UntarError("cannot replace a non-empty directory", entry);
+  /** Walks `rel` one component at a time, creating what is missing (mode 0755 until its own entry). */
+  #makeDirs(rel: string, entry: string): number {
+    let fd = -1;
+    let at = this.#rootFd;
+    let done = "";
+    try {
+      for (const part of rel.split("/")) {
+        done = done === "" ? part : `${done}/${part}`;
+        try {
+          mkdirat(at, part, 0o755);
+        } catch (err) {
+          if (!isErrno(err, "EEXIST")) throw err;
+        }
+        let next: number;
+        try {
+          next = openat(at, part, O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC);
+        } catch (err) {
+          throw this.#parentError(done, entry, err);
+        }
+        if (fd >= 0) close(fd);
+        fd = next;
+        at = fd;
       }
-      this.#dirs.delete(rel);
-      return undefined;
+      return fd;
+    } catch (err) {
+      if (fd >= 0) close(fd);
+      throw err;
     }
-    Deno.removeSync(path);
-    return undefined;
   }
 
-  #meta(path: string, h: Header, symlink: boolean): void {
-    if (this.#owners) lchown(path, h.uid, h.gid);
+  /** The error for a parent that is not a real directory, naming which one. */
+  #parentError(rel: string, entry: string, err: unknown): Error {
+    if (!isErrno(err, "ELOOP") && !isErrno(err, "ENOTDIR") && !isErrno(err, "EXDEV")) return err as Error;
+    // Find the first component that is not a directory, for the message.
+    let prefix = "";
+    for (const part of rel.split("/")) {
+      prefix = prefix === "" ? part : `${prefix}/${part}`;
+      let mode: number;
+      try {
+        mode = this.#lstat(prefix)?.mode ?? S_IF.DIR;
+      } catch {
+        break;
+      }
+      if ((mode & 0o170000) === S_IF.LNK) {
+        return new UntarError(`parent "${prefix}" is a symlink; refusing to follow it`, entry);
+      }
+      if ((mode & 0o170000) !== S_IF.DIR) {
+        return new UntarError(`parent "${prefix}" is not a directory`, entry);
+      }
+    }
+    return new UntarError(`parent "${rel}" is not a directory`, entry);
+  }
+
+  /** lstat of `rel` inside the target (its parents must be directories), or undefined. */
+  #lstat(rel: string): { mode: number } | undefined {
+    const slash = rel.lastIndexOf("/");
+    const parent = slash < 0 ? this.#rootFd : openat2(this.#rootFd, rel.slice(0, slash), {
+      flags: O.PATH | O.DIRECTORY | O.CLOEXEC,
+      resolve: BENEATH,
+    });
+    try {
+      return lstatat(parent, rel.slice(slash + 1));
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return undefined;
+      throw err;
+    } finally {
+      if (parent !== this.#rootFd) close(parent);
+    }
+  }
+
+  /**
+   * Clears the final name of an entry so it is created fresh, never written
+   * through. A directory is kept when `keepDir`; a replaced directory loses
+   * its pending metadata (and its children's), so nothing is ever applied to
+   * whatever takes its name.
+   */
+  #clear(parentFd: number, name: string, rel: string, entry: string, keepDir: boolean): boolean {
+    let mode: number;
+    try {
+      mode = lstatat(parentFd, name).mode;
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return false;
+      throw err;
+    }
+    if ((mode & 0o170000) === S_IF.DIR) {
+      if (keepDir) return true;
+      try {
+        unlinkat(parentFd, name, true);
+      } catch (err) {
+        if (isErrno(err, "ENOTEMPTY") || isErrno(err, "EEXIST")) {
+          throw new UntarError("cannot replace a non-empty directory", entry);
+        }
+        throw err;
+      }
+      for (const key of [...this.#dirMeta.keys()]) {
+        if (key === rel || key.startsWith(`${rel}/`)) this.#dirMeta.delete(key);
+      }
+      if (
+        this.#cached !== undefined && (this.#cached.rel === rel || this.#cached.rel.startsWith(`${rel}/`))
+      ) {
+        // Only the parent's descriptor is in use here, and it is not below rel.
+        if (this.#cached.fd !== parentFd) this.#forget();
+      }
+      return false;
+    }
+    unlinkat(parentFd, name);
+    return false;
+  }
+
+  /** Owner, mode and times of a regular file being written, on its own descriptor. */
+  #fileMeta(fd: number, h: Header): void {
+    if (this.#owners) fchown(fd, h.uid, h.gid);
     // chown clears setuid/setgid: the mode is set after it.
-    if (!symlink) Deno.chmodSync(path, h.mode & 0o7777);
-    lutimes(path, h.mtime, h.mtime);
+    fchmod(fd, h.mode & 0o7777);
+    utimesat(fd, "", h.mtime, h.mtime);
   }
 
   async entry(h: Header, reader: ByteReader): Promise<number> {
     const parts = safeComponents(h.name);
     const rel = parts.join("/");
-    const path = rel === "" ? this.#root : `${this.#root}/${rel}`;
-    const dataSize = h.type === "0" || h.type === "7" ? h.size : 0;
     if (rel === "") {
       // The target itself ("./"): only a directory may describe it.
       if (h.type !== "5") throw new UntarError("entry names the target directory itself", h.name);
-      this.#dirMeta.push({ path, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+      this.#dirMeta.set("", { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
       return 0;
     }
-    this.#parents(parts, h.name);
+    const name = parts[parts.length - 1]!;
+    const parentRel = parts.slice(0, -1).join("/");
+    let parentFd = this.#dir(parentRel, h.name);
     switch (h.type) {
       case "0":
       case "7": {
-        this.#clear(rel, path, h.name, false);
-        const file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+        this.#clear(parentFd, name, rel, h.name, false);
+        const fd = openat(parentFd, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
         try {
-          await reader.pipe(h.size, (b) => {
-            let off = 0;
-            while (off < b.length) off += file.writeSync(b.subarray(off));
-          });
+          await reader.pipe(h.size, (b) => writeAll(fd, b as Uint8Array<ArrayBuffer>));
+          this.#fileMeta(fd, h);
         } finally {
-          file.close();
+          close(fd);
         }
-        this.#meta(path, h, false);
-        break;
+        return h.size;
       }
       case "5": {
-        const existing = this.#clear(rel, path, h.name, true);
-        if (existing === undefined) Deno.mkdirSync(path, { mode: 0o700 });
-        this.#dirs.add(rel);
-        this.#dirMeta.push({ path, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
-        break;
+        if (!this.#clear(parentFd, name, rel, h.name, true)) mkdirat(parentFd, name, 0o700);
+        this.#dirMeta.set(rel, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+        return 0;
       }
       case "2":
-        this.#clear(rel, path, h.name, false);
-        Deno.symlinkSync(h.linkname, path);
-        if (this.#owners) lchown(path, h.uid, h.gid);
-        lutimes(path, h.mtime, h.mtime);
-        break;
+        this.#clear(parentFd, name, rel, h.name, false);
+        symlinkat(h.linkname, parentFd, name);
+        if (this.#owners) lchownat(parentFd, name, h.uid, h.gid);
+        utimesat(parentFd, name, h.mtime, h.mtime);
+        return 0;
       case "1": {
         let targetParts: string[];
         try {
@@ -365,43 +531,93 @@ class Extractor {
         }
         if (targetParts.length === 0) throw new UntarError("hardlink to the target directory itself", h.name);
         const targetRel = targetParts.join("/");
-        this.#parents(targetParts, h.name);
-        const info = lstatOrUndefined(`${this.#root}/${targetRel}`);
-        if (info === undefined) {
-          throw new UntarError(`hardlink target "${h.linkname}" does not exist in the archive`, h.name);
+        if (targetRel === rel) return 0;
+        const targetParentRel = targetParts.slice(0, -1).join("/");
+        const targetName = targetParts[targetParts.length - 1]!;
+        let targetParentFd: number;
+        try {
+          targetParentFd = targetParentRel === "" ? this.#rootFd : openat2(this.#rootFd, targetParentRel, {
+            flags: O.PATH | O.DIRECTORY | O.CLOEXEC,
+            resolve: BENEATH,
+          });
+        } catch (err) {
+          if (isErrno(err, "ENOENT")) {
+            throw new UntarError(`hardlink target "${h.linkname}" does not exist in the archive`, h.name);
+          }
+          throw this.#parentError(targetParentRel, h.name, err);
         }
-        if (info.isDirectory) throw new UntarError(`hardlink target "${h.linkname}" is a directory`, h.name);
-        if (targetRel === rel) break;
-        this.#clear(rel, path, h.name, false);
-        Deno.linkSync(`${this.#root}/${targetRel}`, path);
-        break;
+        try {
+          let mode: number;
+          try {
+            mode = lstatat(targetParentFd, targetName).mode;
+          } catch (err) {
+            if (!isErrno(err, "ENOENT")) throw err;
+            throw new UntarError(`hardlink target "${h.linkname}" does not exist in the archive`, h.name);
+          }
+          if ((mode & 0o170000) === S_IF.DIR) {
+            throw new UntarError(`hardlink target "${h.linkname}" is a directory`, h.name);
+          }
+          this.#clear(parentFd, name, rel, h.name, false);
+          parentFd = this.#dir(parentRel, h.name);
+          linkat(targetParentFd, targetName, parentFd, name);
+        } finally {
+          if (targetParentFd !== this.#rootFd) close(targetParentFd);
+        }
+        return 0;
       }
       case "3":
       case "4":
       case "6": {
-        this.#clear(rel, path, h.name, false);
         const kind = h.type === "3" ? S_IF.CHR : h.type === "4" ? S_IF.BLK : S_IF.FIFO;
-        if (kind !== S_IF.FIFO && Deno.uid() !== 0) {
+        if (kind !== S_IF.FIFO && !this.#owners) {
           this.skippedDevices++;
-          break;
+          return 0;
         }
-        mknod(path, kind | (h.mode & 0o7777), h.devmajor, h.devminor);
-        this.#meta(path, h, false);
-        break;
+        this.#clear(parentFd, name, rel, h.name, false);
+        mknodat(parentFd, name, kind | 0o600, h.devmajor, h.devminor);
+        if (this.#owners) lchownat(parentFd, name, h.uid, h.gid);
+        // A node is never opened for real (a FIFO would block, a device
+        // would act): its mode is set through an O_PATH descriptor.
+        const fd = openat(parentFd, name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+        try {
+          fchmodPath(fd, h.mode & 0o7777);
+        } finally {
+          close(fd);
+        }
+        utimesat(parentFd, name, h.mtime, h.mtime);
+        return 0;
       }
       default:
         throw new UntarError(`unsupported entry type "${h.type}"`, h.name);
     }
-    return dataSize;
   }
 
+  /**
+   * Applies directory metadata, deepest first (so a read-only parent does not
+   * block its children), each on a descriptor opened without following any
+   * symlink: a name that is no longer a real directory is skipped.
+   */
   finish(): void {
-    // Deepest first, so a read-only parent does not block its children.
-    this.#dirMeta.sort((a, b) => b.path.length - a.path.length);
-    for (const d of this.#dirMeta) {
-      if (this.#owners) lchown(d.path, d.uid, d.gid);
-      Deno.chmodSync(d.path, d.mode & 0o7777);
-      lutimes(d.path, d.mtime, d.mtime);
+    this.#forget();
+    const rels = [...this.#dirMeta.keys()].sort((a, b) => b.split("/").length - a.split("/").length);
+    for (const rel of rels) {
+      const d = this.#dirMeta.get(rel)!;
+      let fd: number;
+      try {
+        fd = rel === ""
+          ? this.#rootFd
+          : openat2(this.#rootFd, rel, { flags: O.RDONLY | O.DIRECTORY | O.CLOEXEC, resolve: BENEATH });
+      } catch (err) {
+        if (isErrno(err, "ENOENT") || isErrno(err, "ELOOP") || isErrno(err, "ENOTDIR")) continue;
+        throw err;
+      }
+      try {
+        if (this.#owners) fchown(fd, d.uid, d.gid);
+        fchmod(fd, d.mode & 0o7777);
+        utimesat(fd, "", d.mtime, d.mtime);
+      } finally {
+        if (fd !== this.#rootFd) close(fd);
+      }
     }
   }
 }
@@ -463,34 +679,67 @@ export async function untar(
       }
       if (longName !== undefined) h.name = longName;
       if (longLink !== undefined) h.linkname = longLink;
-      if (pax.path !== undefined) h.name = pax.path;
-      if (pax.linkpath !== undefined) h.linkname = pax.linkpath;
-      if (pax.size !== undefined) h.size = Number(pax.size);
-      if (pax.uid !== undefined) h.uid = Number(pax.uid);
-      if (pax.gid !== undefined) h.gid = Number(pax.gid);
-      if (pax.mtime !== undefined) h.mtime = Math.floor(Number(pax.mtime));
+      applyPax(h, pax);
       pax = {};
       longName = longLink = undefined;
       if (++entries > maxEntries) throw new UntarError(`archive has more than ${maxEntries} entries (limit)`);
-      const dataSize = h.type === "0" || h.type === "7" ? h.size : 0;
-      if (bytes + dataSize > maxBytes) {
+      // Whatever the type, every byte the header claims counts against the
+      // limit: data of a directory or link entry is skipped, but it is read.
+      if (bytes + h.size > maxBytes) {
         throw new UntarError(`archive expands to more than ${maxBytes} bytes (limit)`, h.name);
       }
-      bytes += await ex.entry(h, reader);
-      // Skip the data of entries without file data (and the padding of all).
+      const written = await ex.entry(h, reader);
+      bytes += h.size;
+      // Skip the data of entries without file data (and the padding of all),
+      // streaming: a lying size must not make us allocate it.
       const padded = Math.ceil(h.size / BLOCK) * BLOCK;
-      const skip = dataSize > 0 || h.type === "0" || h.type === "7" ? padded - h.size : padded;
-      if (skip > 0 && (await reader.take(skip)) === undefined) {
-        throw new UntarError("truncated archive: unexpected end of data");
-      }
+      await reader.skip(padded - written);
     }
     if (!sawEnd && entries === 0) throw new UntarError("not a tar archive: it is empty");
+    // Read the stream to its very end: the gzip trailer (CRC and length of
+    // the last member) comes after the tar end marker, and a corrupt one must
+    // fail the extraction. What follows the marker is padding, also capped.
+    bytes += await reader.drain(maxBytes - bytes);
     ex.finish();
   } catch (err) {
     reader.cancel();
     if (err instanceof UntarError) throw err;
     const entry = err instanceof Error ? err.message : String(err);
     throw new UntarError(`extraction failed: ${entry}`);
+  } finally {
+    ex.close();
   }
   return { entries, bytes, skippedDevices: ex.skippedDevices };
+}
+
+/** Non-negative whole numbers only: a negative or fractional size or id is an attack or corruption. */
+const PAX_NUMBER = /^\d{1,15}$/;
+
+/** Applies pax records to a header, refusing values that are not what they claim. */
+function applyPax(h: Header, pax: Record<string, string>): void {
+  if (pax.path !== undefined) h.name = pax.path;
+  if (pax.linkpath !== undefined) h.linkname = pax.linkpath;
+  if (pax.size !== undefined) {
+    if (!PAX_NUMBER.test(pax.size)) {
+      throw new UntarError(`corrupt archive: bad pax size ${JSON.stringify(pax.size.slice(0, 40))}`, h.name);
+    }
+    h.size = Number(pax.size);
+  }
+  for (const key of ["uid", "gid"] as const) {
+    const v = pax[key];
+    if (v === undefined) continue;
+    if (!PAX_NUMBER.test(v) || Number(v) > 0xfffffffe) {
+      throw new UntarError(`corrupt archive: bad pax ${key} ${JSON.stringify(v.slice(0, 40))}`, h.name);
+    }
+    h[key] = Number(v);
+  }
+  if (pax.mtime !== undefined) {
+    if (!/^-?\d{1,15}(\.\d*)?$/.test(pax.mtime)) {
+      throw new UntarError(
+        `corrupt archive: bad pax mtime ${JSON.stringify(pax.mtime.slice(0, 40))}`,
+        h.name,
+      );
+    }
+    h.mtime = Math.floor(Number(pax.mtime));
+  }
 }

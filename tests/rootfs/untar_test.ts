@@ -304,3 +304,107 @@ Deno.test("ensureImage() remembers a settled tarball's digest by file identity, 
     Deno.removeSync(file);
   }
 });
+
+// --- Attacks found in review (security issue): each failed on the old extractor ---
+
+/** A host file the archive will try to reach, with known mode, owner and times. */
+function hostVictim(): { path: string; before: Deno.FileInfo; check(): void } {
+  const path = Deno.makeTempFileSync({ prefix: "tinyo-victim-" });
+  Deno.writeTextFileSync(path, "host file");
+  Deno.chmodSync(path, 0o644);
+  Deno.utimeSync(path, 1_000_000, 1_000_000);
+  const before = Deno.statSync(path);
+  return {
+    path,
+    before,
+    check(): void {
+      const after = Deno.statSync(path);
+      assert.equal((after.mode ?? 0) & 0o7777, 0o644, "the host file's mode changed");
+      assert.equal(after.uid, before.uid, "the host file's owner changed");
+      assert.equal(after.gid, before.gid, "the host file's group changed");
+      assert.equal(after.mtime?.getTime(), before.mtime?.getTime(), "the host file's mtime changed");
+      assert.equal(Deno.readTextFileSync(path), "host file");
+    },
+  };
+}
+
+Deno.test("untar() does not apply a replaced directory's mode through a symlink (setuid host file)", async () => {
+  const victim = hostVictim();
+  try {
+    for (
+      const link of [victim.path, `../../../../../../../../../..${victim.path}`]
+    ) {
+      // x/ with setuid+setgid, then x replaced by a symlink to a host file: the
+      // old extractor applied 06755 by path at the end, following the link.
+      const bytes = tar([
+        { name: "x", type: "5", mode: 0o6755, uid: 4321, gid: 4321, mtime: 42 },
+        { name: "x", type: "2", linkname: link },
+      ]);
+      let dir: string | undefined;
+      try {
+        dir = await extract(bytes);
+        assert.ok(Deno.lstatSync(`${dir}/x`).isSymlink);
+      } catch (err) {
+        assert.ok(err instanceof UntarError, String(err));
+      } finally {
+        if (dir) Deno.removeSync(dir, { recursive: true });
+      }
+      victim.check();
+    }
+  } finally {
+    Deno.removeSync(victim.path);
+  }
+});
+
+Deno.test("untar() never changes a host file through a nested replaced directory or the target's own entry", async () => {
+  const victim = hostVictim();
+  const victimDir = Deno.makeTempDirSync({ prefix: "tinyo-victim-dir-" });
+  Deno.chmodSync(victimDir, 0o755);
+  try {
+    const bytes = tar([
+      { name: "./", type: "5", mode: 0o755 },
+      { name: "a", type: "5", mode: 0o755 },
+      { name: "a/b", type: "5", mode: 0o4777, uid: 4321, gid: 4321, mtime: 7 },
+      { name: "a/b", type: "2", linkname: victim.path },
+      { name: "d", type: "5", mode: 0o777, mtime: 9 },
+      { name: "d", type: "2", linkname: victimDir },
+    ]);
+    const dir = await extract(bytes).catch((err) => {
+      assert.ok(err instanceof UntarError, String(err));
+      return undefined;
+    });
+    if (dir) Deno.removeSync(dir, { recursive: true });
+    victim.check();
+    assert.equal((Deno.statSync(victimDir).mode ?? 0) & 0o7777, 0o755, "a host directory's mode changed");
+  } finally {
+    Deno.removeSync(victim.path);
+    Deno.removeSync(victimDir, { recursive: true });
+  }
+});
+
+Deno.test("untar() refuses negative, non-numeric and huge pax sizes and ids", async () => {
+  for (const size of ["-1", "-512", "abc", "1e3", "0x10", ""]) {
+    await refuses(
+      tar([{ name: "p", type: "x", data: paxData({ size }) }, { name: "f", data: "" }]),
+      /bad pax size|corrupt archive/,
+    );
+  }
+  await refuses(
+    tar([{ name: "p", type: "x", data: paxData({ size: String(DEFAULT_MAX_BYTES + 1) }) }, { name: "f" }], {
+      noEnd: true,
+    }),
+    /archive expands to more than/,
+  );
+  await refuses(
+    tar([{ name: "p", type: "x", data: paxData({ size: "99999999999999999999999" }) }, { name: "f" }], {
+      noEnd: true,
+    }),
+    /bad pax size|archive expands to more than/,
+  );
+  for (const uid of ["-5", "4294967296", "x"]) {
+    await refuses(
+      tar([{ name: "p", type: "x", data: paxData({ uid }) }, { name: "f", data: "" }]),
+      /bad pax uid/,
+    );
+  }
+});
