@@ -58,6 +58,7 @@ import {
   utimesat,
   writeAll,
 } from "../ffi/fs.ts";
+import { gunzip } from "./gunzip.ts";
 
 /** Limits and behaviour of an extraction. */
 export interface UntarOptions {
@@ -622,19 +623,33 @@ class Extractor {
   }
 }
 
-/** Wraps `stream` in gunzip when it starts with the gzip magic bytes. */
+/**
+ * Wraps `stream` in gunzip (rootfs/gunzip.ts: zlib, every member's CRC and
+ * length checked, concatenated members accepted) when it starts with the
+ * gzip magic bytes.
+ */
 export async function maybeGunzip(stream: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
-  const [probe, rest] = stream.tee();
-  const reader = probe.getReader();
+  const reader = stream.getReader();
   const first = await reader.read();
-  reader.cancel().catch(() => {});
   const head = first.done ? new Uint8Array() : first.value;
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    return rest.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
-    );
-  }
-  return rest;
+  // The stream again, with the chunk we looked at first.
+  let pending: Uint8Array | undefined = head.length > 0 ? head : undefined;
+  const whole = new ReadableStream<Uint8Array>({
+    async pull(controller): Promise<void> {
+      if (pending !== undefined) {
+        controller.enqueue(pending);
+        pending = undefined;
+        return;
+      }
+      const r = first.done ? { done: true as const, value: undefined } : await reader.read();
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
+    },
+    cancel(reason): Promise<void> {
+      return reader.cancel(reason);
+    },
+  });
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b ? gunzip(whole) : whole;
 }
 
 /**
