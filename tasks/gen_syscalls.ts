@@ -1,19 +1,139 @@
 /**
- * Generates runtime/seccomp/syscalls_x86_64.ts from the kernel's UAPI header
- * (Debian package linux-libc-dev: /usr/include/x86_64-linux-gnu/asm/unistd_64.h).
- * Run it when the kernel headers gain new system calls:
+ * Generates tinyo's system call tables from the kernel's UAPI headers
+ * (Debian package linux-libc-dev, /usr/include/x86_64-linux-gnu/asm/):
  *
- *     deno run --allow-read --allow-write tasks/gen_syscalls.ts
+ * - runtime/seccomp/syscalls_x86_64.ts: name → number, from unistd_64.h;
+ * - runtime/seccomp/other_arch_names.ts: names that are real system calls but
+ *   not x86_64 ones, which seccomp profiles list because one profile serves
+ *   every architecture (docker's default.json names `_llseek`, `chown32`,
+ *   `arm_fadvise64_64`, ...). They come from unistd_32.h (i386) and
+ *   unistd_x32.h (if present) next to unistd_64.h, plus the hand-written lists
+ *   below for architectures whose headers a x86_64 machine does not have. The
+ *   same file lists x86_64 calls newer than these headers, also by hand.
+ *
+ * The profile compiler skips both kinds of names and rejects any other name
+ * it does not know, so that a typo in a profile is an error, not a rule that
+ * silently never matches. Run this when the kernel headers gain new calls:
+ *
+ *     deno run --allow-read --allow-write tasks/gen_syscalls.ts [path/to/unistd_64.h]
  */
 
+import { dirname, join } from "node:path";
+
 const HEADER = Deno.args[0] ?? "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
-const OUT = new URL("../runtime/seccomp/syscalls_x86_64.ts", import.meta.url);
-const entries = [...Deno.readTextFileSync(HEADER).matchAll(/^#define __NR_(\w+)\s+(\d+)\s*$/gm)].map((m) =>
-  [m[1]!, Number(m[2])] as const
-);
-const body = entries.map(([name, nr]) => `  ${name}: ${nr},`).join("\n");
+const DIR = dirname(HEADER);
+const TABLE_OUT = new URL("../runtime/seccomp/syscalls_x86_64.ts", import.meta.url);
+const NAMES_OUT = new URL("../runtime/seccomp/other_arch_names.ts", import.meta.url);
+
+/**
+ * System calls private to architectures other than x86 (from each one's
+ * syscall table in the kernel source: arch/<arch>/.../syscall.tbl and the
+ * __ARM_NR_* private calls). Only those that profiles actually mention, or
+ * that libseccomp knows by name, are listed; the x86 headers cover the rest.
+ */
+const ARCH_SPECIFIC: readonly { arch: string; names: readonly string[] }[] = [
+  {
+    // 32-bit ARM (also arm64's compat table): EABI calls with reordered
+    // arguments, the __ARM_NR_* private calls, and socket calls x86 lacks.
+    arch: "arm, arm64 (compat)",
+    names: [
+      "arm_fadvise64_64",
+      "arm_sync_file_range",
+      "sync_file_range2",
+      "breakpoint",
+      "cacheflush",
+      "usr26",
+      "usr32",
+      "set_tls",
+      "get_tls",
+      "send",
+      "recv",
+      "pciconfig_iobase",
+      "pciconfig_read",
+      "pciconfig_write",
+    ],
+  },
+  {
+    arch: "s390, s390x",
+    names: [
+      "s390_pci_mmio_read",
+      "s390_pci_mmio_write",
+      "s390_runtime_instr",
+      "s390_guarded_storage",
+      "s390_sthyi",
+    ],
+  },
+  {
+    arch: "powerpc, ppc64le",
+    names: [
+      "swapcontext",
+      "sys_debug_setcontext",
+      "subpage_prot",
+      "switch_endian",
+      "multiplexer",
+      "rtas",
+      "spu_run",
+      "spu_create",
+    ],
+  },
+  { arch: "mips", names: ["cachectl", "sysmips"] },
+  { arch: "riscv64", names: ["riscv_flush_icache", "riscv_hwprobe"] },
+];
+
+/**
+ * x86_64 system calls added after the headers this machine has. Profiles
+ * written for newer kernels name them (docker's allows fchmodat2 and the
+ * futex2 calls). tinyo cannot give them a number, so they are skipped; the
+ * filter's ENOSYS stub answers every number above the table's highest (451
+ * and up here), which makes libcs fall back to the older calls. uretprobe
+ * (335) is in the table's gap instead, and gets the profile's default action.
+ * Names already in unistd_64.h are dropped.
+ */
+const NEWER_X86_64: readonly string[] = [
+  "uretprobe", // 6.11, 335
+  "cachestat", // 6.5
+  "fchmodat2", // 6.6
+  "map_shadow_stack", // 6.6
+  "futex_wake", // 6.7
+  "futex_wait", // 6.7
+  "futex_requeue", // 6.7
+  "statmount", // 6.8
+  "listmount", // 6.8
+  "lsm_get_self_attr", // 6.8
+  "lsm_set_self_attr", // 6.8
+  "lsm_list_modules", // 6.8
+  "mseal", // 6.10
+  "setxattrat", // 6.13
+  "getxattrat", // 6.13
+  "listxattrat", // 6.13
+  "removexattrat", // 6.13
+  "open_tree_attr", // 6.15
+  "file_getattr", // 6.17
+  "file_setattr", // 6.17
+];
+
+/** `#define __NR_name value` lines of a unistd header, or null if it does not exist. */
+function readDefines(path: string): { name: string; value: string }[] | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  return [...text.matchAll(/^#define __NR_(\w+)\s+(.+?)\s*$/gm)].map((m) => ({ name: m[1]!, value: m[2]! }));
+}
+
+const defines64 = readDefines(HEADER);
+if (defines64 === null) throw new Error(`Cannot read "${HEADER}": the file does not exist`);
+const entries = defines64.map(({ name, value }) => {
+  if (!/^\d+$/.test(value)) throw new Error(`Unexpected definition in "${HEADER}": __NR_${name} ${value}`);
+  return [name, Number(value)] as const;
+});
+const x86_64 = new Set(entries.map(([name]) => name));
+
 Deno.writeTextFileSync(
-  OUT,
+  TABLE_OUT,
   `/**
  * x86_64 system call numbers, generated by tasks/gen_syscalls.ts from
  * ${HEADER} (${entries.length} calls). Do not edit by hand.
@@ -23,9 +143,70 @@ Deno.writeTextFileSync(
 
 /** System call name → number on x86_64. */
 export const SYSCALLS_X86_64: Readonly<Record<string, number>> = {
-${body}
+${entries.map(([name, nr]) => `  ${name}: ${nr},`).join("\n")}
 };
 `,
 );
+
+// Each name once, in the first group that has it, and never an x86_64 one.
+const seen = new Set(x86_64);
+function fresh(names: Iterable<string>): string[] {
+  const out = [...names].filter((n) => !seen.has(n)).sort();
+  for (const n of out) seen.add(n);
+  return out;
+}
+const groups: { title: string; names: string[] }[] = [];
+const sources: string[] = [];
+for (const file of ["unistd_32.h", "unistd_x32.h"]) {
+  const path = join(DIR, file);
+  const defines = readDefines(path);
+  if (defines === null) continue;
+  sources.push(path);
+  groups.push({ title: path, names: fresh(defines.map((d) => d.name)) });
+}
+for (const { arch, names } of ARCH_SPECIFIC) groups.push({ title: `${arch}, by hand`, names: fresh(names) });
+const newer = NEWER_X86_64.filter((n) => !x86_64.has(n));
+
+function setLiteral(parts: { title: string; names: string[] }[]): string {
+  return parts.filter((g) => g.names.length > 0)
+    .map((g) => `  // ${g.title}\n${g.names.map((n) => `  "${n}",`).join("\n")}`)
+    .join("\n");
+}
+const otherCount = groups.reduce((n, g) => n + g.names.length, 0);
+
+Deno.writeTextFileSync(
+  NAMES_OUT,
+  `/**
+ * System call names that are not in the x86_64 table but that seccomp
+ * profiles may list, generated by tasks/gen_syscalls.ts from the lists in
+ * that task and from:
+${sources.map((s) => ` * - ${s}`).join("\n")}
+ *
+ * Do not edit by hand.
+ *
+ * compileSeccomp skips these names and rejects any other unknown one.
+ *
+ * @module
+ */
+
+/**
+ * Names of other architectures' system calls (i386, x32, arm, s390, powerpc,
+ * mips, riscv): one profile serves every architecture, so docker's lists
+ * \`_llseek\` or \`s390_pci_mmio_read\` next to the x86_64 calls (${otherCount} names).
+ */
+export const OTHER_ARCH_NAMES: ReadonlySet<string> = new Set([
+${setLiteral(groups)}
+]);
+
+/**
+ * x86_64 system calls newer than the headers the table was generated from
+ * (${newer.length} names), skipped by name: the filter's ENOSYS stub answers the
+ * numbers above the table's highest.
+ */
+export const NEWER_X86_64_NAMES: ReadonlySet<string> = new Set([
+${newer.map((n) => `  "${n}",`).join("\n")}
+]);
+`,
+);
 // deno-lint-ignore no-console
-console.log(`wrote ${entries.length} system calls`);
+console.log(`wrote ${entries.length} system calls and ${otherCount + newer.length} other names`);

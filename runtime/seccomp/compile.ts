@@ -4,9 +4,27 @@
  *
  * The program checks the architecture first (anything but x86_64 is killed,
  * and the x32 ABI range of system call numbers is refused, so neither can be
- * used to slip past the rules), then tests the rules in order (the first match
- * decides), then returns the default action. Argument conditions compare the
- * 64-bit arguments as two 32-bit words.
+ * used to slip past the rules), then answers ENOSYS for any number above the
+ * highest one in the x86_64 table (the "ENOSYS stub", see below), then tests
+ * the rules in order (the first match decides), then returns the default
+ * action. Argument conditions compare the 64-bit arguments as two 32-bit
+ * words.
+ *
+ * The ENOSYS stub follows runc (libcontainer/seccomp/patchbpf). A system
+ * call newer than tinyo's table cannot be named by any profile, so no rule
+ * can have been written about it. Allowing it would let through calls nobody
+ * reviewed (io_uring, which bypasses seccomp, was new once); EPERM would make
+ * programs fail where they could cope, since libcs take ENOSYS to mean "this
+ * kernel does not have it" and fall back to an older call (clone3 → clone,
+ * faccessat2 → faccessat, fchmodat2 → fchmodat). runc adds its stub only to
+ * profiles whose default action is not ALLOW; tinyo adds it to every
+ * profile, so an unnamed call is never allowed either.
+ *
+ * Names: a name missing from the x86_64 table is an error (a typo would
+ * otherwise be a rule that never matches), except the names of other
+ * architectures' calls and of x86_64 calls newer than the table
+ * (other_arch_names.ts), which profiles shared across architectures and
+ * kernels list, and which are skipped as libseccomp does.
  *
  * @see https://www.kernel.org/doc/html/latest/userspace-api/seccomp_filter.html
  * @see docker's profiles/seccomp/default.json for the format
@@ -14,6 +32,7 @@
  */
 
 import { SYSCALLS_X86_64 } from "./syscalls_x86_64.ts";
+import { NEWER_X86_64_NAMES, OTHER_ARCH_NAMES } from "./other_arch_names.ts";
 import { ConfigError } from "../errors.ts";
 
 /** seccomp return values. */
@@ -31,6 +50,10 @@ export const RET = {
 export const AUDIT_ARCH_X86_64 = 0xc000003e;
 const X32_SYSCALL_BIT = 0x40000000;
 const EPERM = 1;
+const ENOSYS = 38;
+
+/** The highest number in the x86_64 table: the filter answers ENOSYS above it. */
+export const MAX_SYSCALL_X86_64: number = Math.max(...Object.values(SYSCALLS_X86_64));
 
 /** One argument condition of a rule (docker's format). */
 export interface SeccompArg {
@@ -230,29 +253,55 @@ export function resolveProfile(profile: SeccompProfile, ctx: CompileContext): Se
 }
 
 /**
- * Compiles `profile` to a BPF program (an array of 8-byte sock_filter
- * structures). System call names the kernel headers do not know are skipped,
- * as libseccomp does for calls of other kernels.
+ * The x86_64 numbers of a rule's system calls, leaving out the names of other
+ * architectures' calls and of calls newer than the table.
  *
- * @throws {ConfigError} for unknown actions and operators.
+ * @param what the start of an error message ("Invalid seccomp profile").
+ * @throws {ConfigError} for a name that is no system call at all.
+ */
+function ruleNumbers(rule: SeccompRule, r: number, what: string): number[] {
+  const names: unknown = rule.names ?? (rule.name !== undefined ? [rule.name] : []);
+  if (!Array.isArray(names)) throw new ConfigError(`${what}: syscalls[${r}].names must be an array`);
+  const out: number[] = [];
+  for (const name of names) {
+    if (typeof name !== "string") {
+      throw new ConfigError(`${what}: syscalls[${r}].names must hold strings, not ${JSON.stringify(name)}`);
+    }
+    // hasOwn: "toString" and friends are no system calls.
+    if (Object.hasOwn(SYSCALLS_X86_64, name)) out.push(SYSCALLS_X86_64[name]!);
+    else if (!OTHER_ARCH_NAMES.has(name) && !NEWER_X86_64_NAMES.has(name)) {
+      throw new ConfigError(`${what}: syscalls[${r}]: unknown system call "${name}"`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Compiles `profile` to a BPF program (an array of 8-byte sock_filter
+ * structures). Names of other architectures' system calls and of x86_64
+ * calls newer than the table are skipped; any other unknown name is an error.
+ *
+ * @throws {ConfigError} for unknown actions, operators and system call names.
  */
 export function compileSeccomp(profile: SeccompProfile, ctx: CompileContext): Uint8Array<ArrayBuffer> {
   const p = new Program();
   const deflt = action(profile.defaultAction, profile.defaultErrnoRet, "defaultAction");
+  // Every rule's names are checked, also those of rules that do not apply here.
+  const numbers = (profile.syscalls ?? []).map((rule, r) => ruleNumbers(rule, r, "Invalid seccomp profile"));
   p.emit(LD_W_ABS, ARCH);
   p.emit(JEQ_K, AUDIT_ARCH_X86_64, 1, 0);
   p.emit(RET_K, RET.KILL_PROCESS);
   p.emit(LD_W_ABS, NR);
   p.emit(JGE_K, X32_SYSCALL_BIT, 0, 1);
   p.emit(RET_K, RET.ERRNO | EPERM);
+  // The ENOSYS stub (see the module comment): numbers no profile can name.
+  p.emit(JGT_K, MAX_SYSCALL_X86_64, 0, 1);
+  p.emit(RET_K, RET.ERRNO | ENOSYS);
   let n = 0;
   (profile.syscalls ?? []).forEach((rule, r) => {
     if (!applies(rule, ctx)) return;
     const act = action(rule.action, rule.errnoRet, `syscalls[${r}].action`);
-    const names = rule.names ?? (rule.name !== undefined ? [rule.name] : []);
-    for (const name of names) {
-      const nr = SYSCALLS_X86_64[name];
-      if (nr === undefined) continue;
+    for (const nr of numbers[r]!) {
       const id = `r${n++}`;
       const args = rule.args ?? [];
       if (args.length === 0) {
@@ -289,5 +338,13 @@ export function loadSeccompProfile(path: string): SeccompProfile {
   if (p.syscalls !== undefined && !Array.isArray(p.syscalls)) {
     throw new ConfigError(`Invalid seccomp profile "${path}": syscalls must be an array`);
   }
+  // Checked here too, where the rule numbers still match the file: the
+  // profile is resolved (rules dropped) before the init compiles it.
+  (p.syscalls ?? []).forEach((rule, r) => {
+    if (typeof rule !== "object" || rule === null) {
+      throw new ConfigError(`Invalid seccomp profile "${path}": syscalls[${r}] must be an object`);
+    }
+    ruleNumbers(rule, r, `Invalid seccomp profile "${path}"`);
+  });
   return p;
 }
