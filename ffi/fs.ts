@@ -22,6 +22,6 @@ export {
   unlinkat,
   utimesat,
 } from "./at.ts";
-export { close, open, writeAll } from "./syscalls.ts";
+export { close, open, read, writeAll } from "./syscalls.ts";
 export { isErrno, SyscallError } from "./errno.ts";
 export { O, RESOLVE, S_IF } from "./constants.ts";

@@ -116,7 +116,18 @@ export function parseReleaseIndex(text: string): Record<string, string>[] {
   return items;
 }
 
-/** Finds the minirootfs release in a parsed index. */
+/** A version as Alpine writes them (3.20.3, 3.21.0_rc1, 20240923): nothing that could be a path. */
+const VERSION = /^[0-9A-Za-z][0-9A-Za-z._+-]{0,39}$/;
+
+/**
+ * Finds the minirootfs release in a parsed index. Every field of the index
+ * is the mirror's to choose, and a hostile mirror chooses
+ * `file: ../../../../etc/cron.d/x`: only a plain minirootfs file name for
+ * this architecture is accepted (it becomes a path on this host), and the
+ * version must look like one.
+ *
+ * @throws {RefError} naming the field a hostile or broken index got wrong.
+ */
 export function findMinirootfs(
   items: Record<string, string>[],
   arch: string,
@@ -126,12 +137,23 @@ export function findMinirootfs(
   if (it?.file === undefined || it.version === undefined || !/^[0-9a-f]{64}$/.test(it.sha256 ?? "")) {
     return undefined;
   }
+  if (!VERSION.test(it.version)) {
+    throw new RefError(
+      `The mirror's release index gives an unacceptable version ${JSON.stringify(it.version.slice(0, 60))}`,
+    );
+  }
+  if (it.file !== minirootfsFile(it.version, arch)) {
+    throw new RefError(
+      `The mirror's release index gives an unacceptable file name ${JSON.stringify(it.file.slice(0, 80))} ` +
+        `(expected ${minirootfsFile(it.version, arch)})`,
+    );
+  }
   return {
     branch: it.branch ?? "",
     version: it.version,
     arch,
     file: it.file,
-    size: Number(it.size ?? 0),
+    size: /^\d{1,15}$/.test(it.size ?? "") ? Number(it.size) : 0,
     sha256: it.sha256!,
     url: `${baseUrl}/${it.file}`,
   };
@@ -140,4 +162,29 @@ export function findMinirootfs(
 /** The minirootfs file name of a version. */
 export function minirootfsFile(version: string, arch: string): string {
   return `alpine-minirootfs-${version}-${arch}.tar.gz`;
+}
+
+/**
+ * Checks a mirror URL: https, or plain http only when the user allowed it
+ * (over plain http anyone on the path can swap the index and the tarball
+ * together, checksum included).
+ *
+ * @throws {RefError} for other schemes and for http without `allowHttp`.
+ */
+export function checkMirror(mirror: string, allowHttp: boolean): void {
+  let url: URL;
+  try {
+    url = new URL(mirror);
+  } catch {
+    throw new RefError(`Invalid mirror "${mirror}": not a URL`);
+  }
+  if (url.protocol === "https:") return;
+  if (url.protocol === "http:") {
+    if (allowHttp) return;
+    throw new RefError(
+      `Refusing mirror "${mirror}": plain http lets anyone on the way change what is downloaded ` +
+        "(use https, or pass --allow-http to accept that)",
+    );
+  }
+  throw new RefError(`Invalid mirror "${mirror}": only https (or http with --allow-http) is supported`);
 }

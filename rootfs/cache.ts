@@ -38,6 +38,8 @@ export interface CachedImage {
 export interface EnsureImageOptions extends UntarOptions {
   /** The tarball's sha256 when already known and verified (skips hashing). */
   sha256?: string;
+  /** Refuse the tarball unless its sha256 is this (it is hashed, never taken from the memo). */
+  expectedSha256?: string;
   /** What to record as the image's source (default: the tarball path). */
   source?: string;
   /** Called with the number of tarball bytes read so far while unpacking. */
@@ -57,10 +59,25 @@ export interface ImageMeta {
 
 /** The sha256 of a file, hex, read in a stream. */
 export async function sha256File(path: string): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  return await sha256Of(file);
+}
+
+/**
+ * The sha256 of an open file from its start, hex. Leaves the file at its
+ * start again, so the very bytes hashed can be unpacked next.
+ */
+export async function sha256Of(file: Deno.FsFile): Promise<string> {
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  for await (const chunk of file.readable) hash.update(chunk);
+  await file.seek(0, Deno.SeekMode.Start);
+  const buf = new Uint8Array(1024 * 1024);
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  await file.seek(0, Deno.SeekMode.Start);
   return hash.digest("hex");
 }
 
@@ -74,23 +91,23 @@ interface Digest {
   remember(): void;
 }
 
-/** The sha256 of `path`, from the digest memo when the file is unchanged. */
-async function tarballDigest(imagesDir: string, path: string): Promise<Digest> {
-  const info = Deno.statSync(path);
+/** The sha256 of the open tarball, from the digest memo when the file is unchanged. */
+async function tarballDigest(imagesDir: string, file: Deno.FsFile): Promise<Digest> {
+  const info = file.statSync();
   const key = [info.dev, info.ino, info.size, info.mtime?.getTime(), info.ctime?.getTime()].join("-");
   const memo = `${imagesDir}/.digests/${key}`;
   // Timestamps have millisecond precision here: a file changed within the
   // last moments could change again unseen under the same key. Like git's
   // "racy" index entries, such a file is hashed and not remembered.
   const changed = Math.max(info.mtime?.getTime() ?? 0, info.ctime?.getTime() ?? 0);
-  if (Date.now() - changed < RACY_MS) return { sha256: await sha256File(path), remember: () => {} };
+  if (Date.now() - changed < RACY_MS) return { sha256: await sha256Of(file), remember: () => {} };
   try {
     const sha256 = Deno.readTextFileSync(memo).trim();
     if (/^[0-9a-f]{64}$/.test(sha256)) return { sha256, remember: () => {} };
   } catch {
     // Not remembered yet.
   }
-  const sha256 = await sha256File(path);
+  const sha256 = await sha256Of(file);
   return {
     sha256,
     remember(): void {
@@ -112,68 +129,91 @@ function exists(path: string): boolean {
 }
 
 /**
- * Returns the cached rootfs of `tarball`, unpacking it first if needed.
+ * Returns the cached rootfs of `tarball` (a path, or a file already open at
+ * its start), unpacking it first if needed. The tarball is opened once:
+ * what is hashed and what is unpacked are the same bytes of the same open
+ * file, never a path looked up twice.
  *
  * @throws {UntarError} for a corrupt or hostile tarball (nothing is cached).
  */
 export async function ensureImage(
   imagesDir: string,
-  tarball: string,
+  tarball: string | Deno.FsFile,
   options: EnsureImageOptions = {},
 ): Promise<CachedImage> {
-  const digest: Digest = options.sha256 !== undefined
-    ? { sha256: options.sha256, remember: () => {} }
-    : await tarballDigest(imagesDir, tarball);
-  const sha256 = digest.sha256;
-  const dir = `${imagesDir}/${sha256}`;
-  if (exists(`${dir}/image.json`)) {
-    digest.remember();
-    return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
-  }
-  Deno.mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
-  const tmp = `${imagesDir}/.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  Deno.mkdirSync(`${tmp}/rootfs`, { recursive: true, mode: 0o755 });
+  const file = typeof tarball === "string" ? await Deno.open(tarball, { read: true }) : tarball;
+  let streaming = false;
   try {
-    const file = await Deno.open(tarball, { read: true });
-    const size = (await file.stat()).size;
-    let input: ReadableStream<Uint8Array> = file.readable;
-    if (options.onInput !== undefined) {
-      const onInput = options.onInput;
-      let done = 0;
-      input = input.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, controller): void {
-            done += chunk.length;
-            onInput(done);
-            controller.enqueue(chunk);
-          },
-        }),
-      );
-    }
-    const result = await untar(input, `${tmp}/rootfs`, options);
-    const meta: ImageMeta = {
-      sha256,
-      source: options.source ?? tarball,
-      size,
-      entries: result.entries,
-      bytes: result.bytes,
-      unpackedAt: new Date().toISOString(),
-    };
-    Deno.writeTextFileSync(`${tmp}/image.json`, JSON.stringify(meta, null, 2) + "\n");
-    try {
-      Deno.renameSync(tmp, dir);
-    } catch (err) {
-      // Another process finished the same image first: use theirs.
-      if (!exists(`${dir}/image.json`)) throw err;
-      Deno.removeSync(tmp, { recursive: true });
+    let digest: Digest;
+    if (options.expectedSha256 !== undefined) {
+      const got = await sha256Of(file);
+      if (got !== options.expectedSha256) {
+        throw new UntarError(`checksum mismatch: expected sha256 ${options.expectedSha256}, got ${got}`);
+      }
+      digest = { sha256: got, remember: () => {} };
+    } else if (options.sha256 !== undefined) digest = { sha256: options.sha256, remember: () => {} };
+    else digest = await tarballDigest(imagesDir, file);
+    const sha256 = digest.sha256;
+    const dir = `${imagesDir}/${sha256}`;
+    if (exists(`${dir}/image.json`)) {
       digest.remember();
       return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
     }
-    digest.remember();
-    return { sha256, rootfs: `${dir}/rootfs`, unpacked: true, bytes: result.bytes };
-  } catch (err) {
-    Deno.removeSync(tmp, { recursive: true });
-    throw err;
+    Deno.mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
+    const tmp = `${imagesDir}/.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    Deno.mkdirSync(`${tmp}/rootfs`, { recursive: true, mode: 0o755 });
+    try {
+      await file.seek(0, Deno.SeekMode.Start);
+      const size = file.statSync().size;
+      // From here the stream owns the file and closes it.
+      streaming = true;
+      let input: ReadableStream<Uint8Array> = file.readable;
+      if (options.onInput !== undefined) {
+        const onInput = options.onInput;
+        let done = 0;
+        input = input.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller): void {
+              done += chunk.length;
+              onInput(done);
+              controller.enqueue(chunk);
+            },
+          }),
+        );
+      }
+      const result = await untar(input, `${tmp}/rootfs`, options);
+      const meta: ImageMeta = {
+        sha256,
+        source: options.source ?? (typeof tarball === "string" ? tarball : "(stream)"),
+        size,
+        entries: result.entries,
+        bytes: result.bytes,
+        unpackedAt: new Date().toISOString(),
+      };
+      Deno.writeTextFileSync(`${tmp}/image.json`, JSON.stringify(meta, null, 2) + "\n");
+      try {
+        Deno.renameSync(tmp, dir);
+      } catch (err) {
+        // Another process finished the same image first: use theirs.
+        if (!exists(`${dir}/image.json`)) throw err;
+        Deno.removeSync(tmp, { recursive: true });
+        digest.remember();
+        return { sha256, rootfs: `${dir}/rootfs`, unpacked: false };
+      }
+      digest.remember();
+      return { sha256, rootfs: `${dir}/rootfs`, unpacked: true, bytes: result.bytes };
+    } catch (err) {
+      Deno.removeSync(tmp, { recursive: true });
+      throw err;
+    }
+  } finally {
+    if (!streaming) {
+      try {
+        file.close();
+      } catch {
+        // Closed already.
+      }
+    }
   }
 }
 

@@ -5,11 +5,12 @@
  * @module
  */
 
-import { cleanTemporaryImages, ensureImage, sha256File } from "./cache.ts";
+import { cleanTemporaryImages, ensureImage, sha256Of } from "./cache.ts";
 import { UntarError, type UntarOptions } from "./untar.ts";
 import { DEFAULT_MIRROR, formatRef, hostArch, type ImageRef, looksLikeRef, parseRef } from "./alpine.ts";
 import { pullAlpine, type PullProgress } from "./pull.ts";
 import { readRef, type RefRecord, saveRef } from "./refs.ts";
+import { close, fstat, O, open, openat2, read, RESOLVE, S_IF } from "../ffi/fs.ts";
 
 export { untar, UntarError } from "./untar.ts";
 export type { UntarOptions, UntarResult } from "./untar.ts";
@@ -20,6 +21,42 @@ export { pullAlpine, PullError } from "./pull.ts";
 export type { PullProgress, PullResult } from "./pull.ts";
 export { listImageDigests, listRefs, readRef, removeImage, removeRef } from "./refs.ts";
 export type { RefRecord } from "./refs.ts";
+
+/**
+ * The Alpine version an unpacked image says it is (`etc/alpine-release`), or
+ * undefined. The file comes from an untrusted archive: it is opened below
+ * the image's root with no symlink followed (an `alpine-release` pointing at
+ * a host file must not become the "version" shown by `tinyo images`), non-
+ * blocking (a FIFO must not hang tinyo), and only a short regular file whose
+ * text looks like a version is believed.
+ */
+export function imageVersion(rootfs: string): string | undefined {
+  let root: number;
+  try {
+    root = open(rootfs, O.PATH | O.DIRECTORY | O.CLOEXEC);
+  } catch {
+    return undefined;
+  }
+  try {
+    const fd = openat2(root, "etc/alpine-release", {
+      flags: O.RDONLY | O.NONBLOCK | O.NOCTTY | O.NOFOLLOW | O.CLOEXEC,
+      resolve: RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS,
+    });
+    try {
+      if ((fstat(fd).mode & 0o170000) !== S_IF.REG) return undefined;
+      const buf = new Uint8Array(64);
+      const n = read(fd, buf);
+      const text = new TextDecoder().decode(buf.subarray(0, n)).trim();
+      return /^[0-9A-Za-z._+-]{1,40}$/.test(text) ? text : undefined;
+    } finally {
+      close(fd);
+    }
+  } catch {
+    return undefined;
+  } finally {
+    close(root);
+  }
+}
 
 /** A rootfs problem: what the user named is missing, unreadable or not a rootfs. */
 export class RootfsError extends Error {
@@ -38,6 +75,8 @@ export type PullPolicy = "never" | "missing" | "always";
 export interface ResolveOptions extends UntarOptions {
   pull?: PullPolicy;
   mirror?: string;
+  /** Accept a plain-http mirror. */
+  allowHttp?: boolean;
   onProgress?: (p: PullProgress) => void;
 }
 
@@ -65,6 +104,7 @@ async function resolveRef(
     try {
       const result = await pullAlpine(imagesDir, ref, {
         mirror: options.mirror ?? DEFAULT_MIRROR,
+        allowHttp: options.allowHttp ?? false,
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         unpack: options,
       });
@@ -211,21 +251,33 @@ export async function importTarball(
   }
   if (!info.isFile) throw new RootfsError(`Cannot import "${path}": not a file`);
   const source = await Deno.realPath(path);
+  // One open file for the checksum and the unpacking: the bytes checked are
+  // the bytes unpacked, whatever happens to the path meanwhile.
+  const file = await Deno.open(source, { read: true });
   let sha256: string | undefined;
   if (options.expectedSha256 !== undefined) {
     const want = options.expectedSha256.toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(want)) {
-      throw new RootfsError(`Invalid --sha256 "${options.expectedSha256}": expected 64 hex digits`);
-    }
-    sha256 = await sha256File(source);
-    if (sha256 !== want) {
-      throw new RootfsError(`Checksum mismatch for "${path}": expected sha256 ${want}, got ${sha256}`);
+    try {
+      if (!/^[0-9a-f]{64}$/.test(want)) {
+        throw new RootfsError(`Invalid --sha256 "${options.expectedSha256}": expected 64 hex digits`);
+      }
+      sha256 = await sha256Of(file);
+      if (sha256 !== want) {
+        throw new RootfsError(`Checksum mismatch for "${path}": expected sha256 ${want}, got ${sha256}`);
+      }
+    } catch (err) {
+      file.close();
+      throw err;
     }
   }
   cleanTemporaryImages(imagesDir);
   let image;
   try {
-    image = await ensureImage(imagesDir, source, { ...options, ...(sha256 ? { sha256 } : {}) });
+    image = await ensureImage(imagesDir, file, {
+      ...options,
+      source,
+      ...(sha256 ? { sha256 } : {}),
+    });
     checkRootfsDirectory(image.rootfs);
   } catch (err) {
     if (image !== undefined && image.unpacked) {
@@ -236,12 +288,7 @@ export async function importTarball(
     }
     throw err;
   }
-  let version: string | undefined;
-  try {
-    version = Deno.readTextFileSync(`${image.rootfs}/etc/alpine-release`).trim();
-  } catch {
-    version = undefined;
-  }
+  const version = imageVersion(image.rootfs);
   const meta = JSON.parse(Deno.readTextFileSync(`${image.rootfs.slice(0, -"/rootfs".length)}/image.json`));
   const arch = /-(x86_64|aarch64|armv7|armhf|x86|ppc64le|s390x|riscv64)\.tar/.exec(path)?.[1] ?? hostArch();
   const rec: RefRecord = {

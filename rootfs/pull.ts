@@ -14,6 +14,7 @@
 import {
   type AlpineRelease,
   branchForTag,
+  checkMirror,
   findMinirootfs,
   formatRef,
   hostArch,
@@ -42,6 +43,8 @@ export interface PullProgress {
 /** How to pull. */
 export interface PullOptions {
   mirror: string;
+  /** Accept a plain-http mirror (the user said so). */
+  allowHttp?: boolean;
   arch?: string;
   onProgress?: (p: PullProgress) => void;
   /** Extraction limits. */
@@ -53,9 +56,10 @@ export class PullError extends Error {
   override name = "PullError";
 }
 
-async function get(url: string, mirror: string): Promise<Response> {
+async function get(url: string, mirror: string, allowHttp: boolean): Promise<Response> {
+  let res: Response;
   try {
-    return await fetch(url);
+    res = await fetch(url);
   } catch (err) {
     // The reason (refused, DNS, TLS) sits in the cause chain; the top says "fetch failed".
     const reasons: string[] = [];
@@ -65,10 +69,21 @@ async function get(url: string, mirror: string): Promise<Response> {
       `Cannot reach mirror "${mirror}": ${reason.replace(/^error sending request for url \([^)]*\): /, "")}`,
     );
   }
+  // A redirect must not take an https mirror down to plain http.
+  if (res.url !== "" && new URL(res.url).protocol !== "https:" && !allowHttp) {
+    await res.body?.cancel();
+    throw new PullError(`Refusing the mirror's redirect to ${res.url}: not https (see --allow-http)`);
+  }
+  return res;
 }
 
-async function getText(url: string, mirror: string, notFound: () => Error): Promise<string> {
-  const res = await get(url, mirror);
+async function getText(
+  url: string,
+  mirror: string,
+  allowHttp: boolean,
+  notFound: () => Error,
+): Promise<string> {
+  const res = await get(url, mirror, allowHttp);
   if (res.status === 404) {
     await res.body?.cancel();
     throw notFound();
@@ -81,7 +96,13 @@ async function getText(url: string, mirror: string, notFound: () => Error): Prom
 }
 
 /** Looks up which file a tag means on the mirror. */
-export async function resolveRelease(ref: ImageRef, mirror: string, arch: string): Promise<AlpineRelease> {
+export async function resolveRelease(
+  ref: ImageRef,
+  mirror: string,
+  arch: string,
+  allowHttp = false,
+): Promise<AlpineRelease> {
+  checkMirror(mirror, allowHttp);
   if (ref.name !== "alpine") {
     throw new RefError(
       `Cannot pull "${formatRef(ref)}": only alpine images can be pulled (use 'tinyo import' for others)`,
@@ -92,6 +113,7 @@ export async function resolveRelease(ref: ImageRef, mirror: string, arch: string
   const index = await getText(
     `${base}/latest-releases.yaml`,
     mirror,
+    allowHttp,
     () =>
       new RefError(
         `Unknown alpine tag "${ref.tag}": the mirror has no release branch "${branch}" for ${arch}`,
@@ -109,6 +131,7 @@ export async function resolveRelease(ref: ImageRef, mirror: string, arch: string
   const sums = await getText(
     `${base}/${file}.sha256`,
     mirror,
+    allowHttp,
     () => new RefError(`Unknown alpine version "${version}": ${base}/${file} does not exist`),
   );
   const sha256 = sums.trim().split(/\s+/)[0] ?? "";
@@ -116,15 +139,18 @@ export async function resolveRelease(ref: ImageRef, mirror: string, arch: string
   return { branch, version, arch, file, size: 0, sha256, url: `${base}/${file}` };
 }
 
-/** Streams `url` into `dest`, hashing it; checks size and sha256. */
+/**
+ * Streams the tarball into a new file at `dest`, hashing it; checks size and
+ * sha256. Returns the file, open and at its start: the caller unpacks from
+ * this very descriptor, never from the path again.
+ */
 async function download(
   rel: AlpineRelease,
   dest: string,
-  mirror: string,
   what: string,
   options: PullOptions,
-): Promise<number> {
-  const res = await get(rel.url, mirror);
+): Promise<{ file: Deno.FsFile; size: number }> {
+  const res = await get(rel.url, options.mirror, options.allowHttp ?? false);
   if (!res.ok || res.body === null) {
     await res.body?.cancel();
     throw new PullError(`Download failed: HTTP ${res.status} ${res.statusText} for ${rel.url}`);
@@ -133,32 +159,36 @@ async function download(
   const total = length > 0 ? length : undefined;
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
-  const file = Deno.openSync(dest, { write: true, createNew: true, mode: 0o600 });
+  const file = Deno.openSync(dest, { read: true, write: true, createNew: true, mode: 0o600 });
   let done = 0;
   try {
-    for await (const chunk of res.body) {
-      hash.update(chunk);
-      let off = 0;
-      while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
-      done += chunk.length;
-      options.onProgress?.({ phase: "download", done, ...(total ? { total } : {}), what });
+    try {
+      for await (const chunk of res.body) {
+        hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
+        done += chunk.length;
+        options.onProgress?.({ phase: "download", done, ...(total ? { total } : {}), what });
+      }
+    } catch (err) {
+      throw new PullError(
+        `Download of ${rel.url} was interrupted after ${done} bytes: ${(err as Error).message}`,
+      );
     }
+    if (total !== undefined && done !== total) {
+      throw new PullError(`Download of ${rel.url} is truncated: got ${done} of ${total} bytes`);
+    }
+    const sha256 = hash.digest("hex");
+    if (sha256 !== rel.sha256) {
+      throw new PullError(`Checksum mismatch for ${rel.file}: expected sha256 ${rel.sha256}, got ${sha256}`);
+    }
+    options.onProgress?.({ phase: "download", done, total: done, what, finished: true });
+    file.seekSync(0, Deno.SeekMode.Start);
+    return { file, size: done };
   } catch (err) {
-    throw new PullError(
-      `Download of ${rel.url} was interrupted after ${done} bytes: ${(err as Error).message}`,
-    );
-  } finally {
     file.close();
+    throw err;
   }
-  if (total !== undefined && done !== total) {
-    throw new PullError(`Download of ${rel.url} is truncated: got ${done} of ${total} bytes`);
-  }
-  const sha256 = hash.digest("hex");
-  if (sha256 !== rel.sha256) {
-    throw new PullError(`Checksum mismatch for ${rel.file}: expected sha256 ${rel.sha256}, got ${sha256}`);
-  }
-  options.onProgress?.({ phase: "download", done, total: done, what, finished: true });
-  return done;
 }
 
 /** Holds an exclusive lock on `path` while `fn` runs. */
@@ -194,7 +224,7 @@ export async function pullAlpine(
   options: PullOptions,
 ): Promise<PullResult> {
   const arch = options.arch ?? hostArch();
-  const release = await resolveRelease(ref, options.mirror, arch);
+  const release = await resolveRelease(ref, options.mirror, arch, options.allowHttp ?? false);
   const what = `${formatRef(ref)} (${release.version})`;
   return await withLock(`${imagesDir}/.locks/${ref.name}.lock`, async () => {
     const save = (size: number, unpackedBytes?: number): RefRecord => {
@@ -221,8 +251,8 @@ export async function pullAlpine(
     const tmp = `${imagesDir}/.tmp-${Deno.pid}-dl-${crypto.randomUUID().slice(0, 8)}`;
     Deno.mkdirSync(tmp, { recursive: true, mode: 0o700 });
     try {
-      const size = await download(release, `${tmp}/${release.file}`, options.mirror, what, options);
-      const image = await ensureImage(imagesDir, `${tmp}/${release.file}`, {
+      const { file, size } = await download(release, `${tmp}/${release.file}`, what, options);
+      const image = await ensureImage(imagesDir, file, {
         ...options.unpack,
         sha256: release.sha256,
         source: release.url,

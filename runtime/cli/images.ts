@@ -15,6 +15,7 @@ import {
   DEFAULT_MIRROR,
   defaultImportRef,
   formatRef,
+  imageVersion,
   importTarball,
   listImageDigests,
   listRefs,
@@ -25,6 +26,17 @@ import {
   removeImage,
   removeRef,
 } from "../../rootfs/mod.ts";
+
+/** `--allow-http`, shared by `pull` and `run`. */
+export const ALLOW_HTTP_OPTION: OptionSpec = {
+  long: "allow-http",
+  help: "Accept a plain-http mirror; anyone on the way could change the download (env TINYO_ALLOW_HTTP=1)",
+};
+
+/** `--allow-http`, or TINYO_ALLOW_HTTP=1 in the environment. */
+export function allowHttpFrom(flag: boolean): boolean {
+  return flag || Deno.env.get("TINYO_ALLOW_HTTP") === "1";
+}
 
 /** The mirror: --mirror, else TINYO_ALPINE_MIRROR, else the official CDN. */
 export function mirrorFrom(flag: string | undefined): string {
@@ -43,6 +55,7 @@ const PULL_OPTIONS: readonly OptionSpec[] = [
     arg: "URL",
     help: `Alpine mirror (env TINYO_ALPINE_MIRROR; default ${DEFAULT_MIRROR})`,
   },
+  ALLOW_HTTP_OPTION,
   { long: "quiet", short: "q", help: "No progress output" },
   { long: "help", help: "Show this help" },
 ];
@@ -68,6 +81,7 @@ ${formatOptions(PULL_OPTIONS)}`);
   const onProgress = progressReporter({ quiet: p.flags.has("quiet") });
   const result = await pullAlpine(layout.imagesDir, ref, {
     mirror: mirrorFrom(p.values.get("mirror")?.at(-1)),
+    allowHttp: allowHttpFrom(p.flags.has("allow-http")),
     ...(onProgress ? { onProgress } : {}),
   });
   say(
@@ -175,12 +189,7 @@ function imageRows(imagesDir: string): ImageRow[] {
   for (const sha of listImageDigests(imagesDir)) {
     if (referenced.has(sha)) continue;
     const meta = metaOf(sha);
-    let version = "";
-    try {
-      version = Deno.readTextFileSync(`${imagesDir}/${sha}/rootfs/etc/alpine-release`).trim();
-    } catch {
-      // Not Alpine.
-    }
+    const version = imageVersion(`${imagesDir}/${sha}/rootfs`) ?? "";
     rows.push({
       name: "<none>",
       tag: "<none>",

@@ -13,7 +13,7 @@ import { runContainer } from "../container.ts";
 import { runDetached } from "../detached.ts";
 import type { Layout } from "../state.ts";
 import type { PullPolicy } from "../../rootfs/mod.ts";
-import { mirrorFrom } from "./images.ts";
+import { ALLOW_HTTP_OPTION, allowHttpFrom, mirrorFrom } from "./images.ts";
 import { progressReporter } from "./progress.ts";
 
 /** The options of `tinyo run`. */
@@ -116,6 +116,7 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     help: "Pull an image reference: missing (default), always, never",
   },
   { long: "mirror", value: true, arg: "URL", help: "Alpine mirror for pulls (env TINYO_ALPINE_MIRROR)" },
+  ALLOW_HTTP_OPTION,
   { long: "quiet", short: "q", help: "No pull progress output" },
   { long: "interactive", short: "i", help: "Keep stdin open (with -t: forward it to the terminal)" },
   { long: "rm", help: "Remove a detached container when it ends (foreground ones always are)" },
@@ -165,6 +166,7 @@ export function parseSecurityOpts(
 export interface RunImageOptions {
   pull: PullPolicy;
   mirror: string;
+  allowHttp: boolean;
   quiet: boolean;
 }
 
@@ -178,7 +180,12 @@ function imageOptionsFrom(p: ParsedArgs): RunImageOptions {
   if (pull !== "missing" && pull !== "always" && pull !== "never") {
     throw new UsageError(`tinyo run: unknown --pull "${pull}" (use missing, always or never)`);
   }
-  return { pull, mirror: mirrorFrom(p.values.get("mirror")?.at(-1)), quiet: p.flags.has("quiet") };
+  return {
+    pull,
+    mirror: mirrorFrom(p.values.get("mirror")?.at(-1)),
+    allowHttp: allowHttpFrom(p.flags.has("allow-http")),
+    quiet: p.flags.has("quiet"),
+  };
 }
 
 /** Turns `tinyo run` arguments into `RunOptions`, or `"help"`. */
@@ -280,6 +287,7 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
     const id = await runDetached(layout, { ...opts, autoRemove: flags.has("rm") }, {
       pull: image.pull,
       mirror: image.mirror,
+      allowHttp: image.allowHttp,
       ...(onProgress ? { onProgress } : {}),
     });
     // deno-lint-ignore no-console
@@ -289,6 +297,7 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
   return await runContainer(layout, opts, {
     pull: image.pull,
     mirror: image.mirror,
+    allowHttp: image.allowHttp,
     ...(onProgress ? { onProgress } : {}),
   });
 }

@@ -6,6 +6,9 @@
  *     /badsum/...     the index lists a wrong sha256
  *     /truncated/...  tarballs are cut in half (the Content-Length says the full size)
  *     /http500/...    every request fails with HTTP 500
+ *     /evilfile~B64/... the index's `file` climbs out with "../" to the path
+ *                     base64url-encoded in B64 (a hostile mirror); any
+ *                     /tmp/NAME.tar.gz is then served the 3.20.3 tarball
  *
  * Branches: v3.20 (3.20.3), latest-stable (3.20.3), edge (3.20.3), and v3.19
  * whose index claims a newer 3.19.9 that does not exist, so that alpine:3.19.4
@@ -18,7 +21,7 @@ import { SHARED_ROOTFS } from "./tinyo.ts";
 /** A running mirror. */
 export interface TestMirror {
   /** Base URL for a mode, e.g. `mirror.url("ok")`. */
-  url(mode: "ok" | "badsum" | "truncated" | "http500"): string;
+  url(mode: "ok" | "badsum" | "truncated" | "http500" | "evilfile", target?: string): string;
   /** Paths requested so far. */
   readonly requests: string[];
   close(): Promise<void>;
@@ -80,6 +83,9 @@ export function startMirror(): TestMirror {
 
   function route(mode: string, path: string): { status: number; body: Uint8Array; length?: number } {
     if (mode === "http500") return { status: 500, body: enc.encode("boom") };
+    if (mode === "tmp" && /^\/[\w.-]+\.tar\.gz$/.test(path)) {
+      return { status: 200, body: files.get("alpine-minirootfs-3.20.3-x86_64.tar.gz")! };
+    }
     const m = /^\/alpine\/([^/]+)\/releases\/x86_64\/(.+)$/.exec(path);
     if (m === null) return { status: 404, body: enc.encode("not found") };
     const [, branch, name] = m as unknown as [string, string, string];
@@ -87,7 +93,13 @@ export function startMirror(): TestMirror {
       const version = latest[branch]!;
       const file = `alpine-minirootfs-${version}-x86_64.tar.gz`;
       const sha = mode === "badsum" ? "0".repeat(64) : sums.get(file) ?? "2".repeat(64);
-      return { status: 200, body: enc.encode(indexYaml(branch, version, sha, files.get(file)?.length ?? 1)) };
+      const yaml = indexYaml(branch, version, sha, files.get(file)?.length ?? 1);
+      if (mode.startsWith("evilfile~")) {
+        const target = atob(mode.slice("evilfile~".length).replaceAll("-", "+").replaceAll("_", "/"));
+        const climb = `${"../".repeat(16)}${target.replace(/^\/+/, "")}`;
+        return { status: 200, body: enc.encode(yaml.replaceAll(`file: ${file}`, `file: ${climb}`)) };
+      }
+      return { status: 200, body: enc.encode(yaml) };
     }
     const version = /^alpine-minirootfs-(\d+\.\d+)\.\d+-x86_64\.tar\.gz/.exec(name);
     if (
@@ -147,7 +159,12 @@ export function startMirror(): TestMirror {
   })().catch(() => {});
 
   return {
-    url: (mode) => `http://127.0.0.1:${port}/${mode}`,
+    url: (mode, target) =>
+      mode === "evilfile"
+        ? `http://127.0.0.1:${port}/evilfile~${
+          btoa(target ?? "/tmp/x").replaceAll("+", "-").replaceAll("/", "_")
+        }`
+        : `http://127.0.0.1:${port}/${mode}`,
     requests,
     async close(): Promise<void> {
       listener.close();

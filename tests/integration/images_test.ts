@@ -57,7 +57,7 @@ async function withMirror(fn: (m: TestMirror, root: string) => Promise<void>): P
 
 Deno.test("pull: downloads, verifies and caches; a second pull downloads nothing", opts, async () => {
   await withMirror(async (m, root) => {
-    const r = await tinyo(root, ["pull", "--mirror", m.url("ok"), "alpine:3.20"]);
+    const r = await tinyo(root, ["pull", "--allow-http", "--mirror", m.url("ok"), "alpine:3.20"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stdout.trim(),
@@ -70,12 +70,12 @@ Deno.test("pull: downloads, verifies and caches; a second pull downloads nothing
     assert.ok(r.stderr.split("\n").length < 12, r.stderr);
     assert.deepEqual(listImages(root), [SHA.get("3.20.3")]);
     assert.equal(tarballRequests(m), 1);
-    const again = await tinyo(root, ["pull", "-q", "--mirror", m.url("ok"), "alpine:3.20"]);
+    const again = await tinyo(root, ["pull", "-q", "--allow-http", "--mirror", m.url("ok"), "alpine:3.20"]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /already up to date/);
     assert.equal(again.stderr, "");
     // latest-stable and edge resolve to the same file: no new download.
-    const stable = await tinyo(root, ["pull", "-q", "--mirror", m.url("ok"), "alpine"]);
+    const stable = await tinyo(root, ["pull", "-q", "--allow-http", "--mirror", m.url("ok"), "alpine"]);
     assert.match(stable.stdout, /^alpine:latest-stable: already up to date \(alpine 3\.20\.3/);
     assert.equal(tarballRequests(m), 1);
     const list = await tinyo(root, ["images"]);
@@ -101,7 +101,7 @@ Deno.test("pull: downloads, verifies and caches; a second pull downloads nothing
 
 Deno.test("pull: an older point release comes from its .sha256 beside the index", opts, async () => {
   await withMirror(async (m, root) => {
-    const r = await tinyo(root, ["pull", "-q", "--mirror", m.url("ok"), "alpine:3.19.4"]);
+    const r = await tinyo(root, ["pull", "-q", "--allow-http", "--mirror", m.url("ok"), "alpine:3.19.4"]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(m.requests.some((p) => p.endsWith("alpine-minirootfs-3.19.4-x86_64.tar.gz.sha256")));
     assert.deepEqual(listImages(root), [SHA.get("3.19.4")]);
@@ -113,37 +113,49 @@ Deno.test("pull: each failure is one clear line, exit 125, and the cache is unch
     const cases: [string, string[], RegExp][] = [
       [
         "unknown branch",
-        ["--mirror", m.url("ok"), "alpine:3.99"],
+        ["--allow-http", "--mirror", m.url("ok"), "alpine:3.99"],
         /Unknown alpine tag "3\.99": the mirror has no release branch "v3\.99"/,
       ],
       [
         "bad tag",
-        ["--mirror", m.url("ok"), "alpine:stable-ish"],
+        ["--allow-http", "--mirror", m.url("ok"), "alpine:stable-ish"],
         /Unknown alpine tag "stable-ish": use latest-stable, edge/,
       ],
-      ["unknown version", ["--mirror", m.url("ok"), "alpine:3.20.1"], /Unknown alpine version "3\.20\.1"/],
-      ["not alpine", ["--mirror", m.url("ok"), "ubuntu:24.04"], /only alpine images can be pulled/],
+      [
+        "unknown version",
+        ["--allow-http", "--mirror", m.url("ok"), "alpine:3.20.1"],
+        /Unknown alpine version "3\.20\.1"/,
+      ],
+      [
+        "not alpine",
+        ["--allow-http", "--mirror", m.url("ok"), "ubuntu:24.04"],
+        /only alpine images can be pulled/,
+      ],
       [
         "unreachable",
-        ["--mirror", unreachableUrl(), "alpine:3.20"],
+        ["--allow-http", "--mirror", unreachableUrl(), "alpine:3.20"],
         /Cannot reach mirror "http:\/\/127\.0\.0\.1:\d+\/ok": .*(refused|Connect)/i,
       ],
       [
         "http error",
-        ["--mirror", m.url("http500"), "alpine:3.20"],
+        ["--allow-http", "--mirror", m.url("http500"), "alpine:3.20"],
         /HTTP 500 Internal Server Error for http:\/\/127\.0\.0\.1/,
       ],
       [
         "checksum",
-        ["--mirror", m.url("badsum"), "alpine:3.20"],
+        ["--allow-http", "--mirror", m.url("badsum"), "alpine:3.20"],
         /Checksum mismatch for alpine-minirootfs-3\.20\.3-x86_64\.tar\.gz: expected sha256 0{64}, got [0-9a-f]{64}/,
       ],
       [
         "truncated",
-        ["--mirror", m.url("truncated"), "alpine:3.20"],
+        ["--allow-http", "--mirror", m.url("truncated"), "alpine:3.20"],
         /alpine-minirootfs-3\.20\.3-x86_64\.tar\.gz (is truncated: got \d+ of \d+ bytes|was interrupted)/,
       ],
-      ["bad reference", ["--mirror", m.url("ok"), "Alpine!"], /Invalid image reference "Alpine!"/],
+      [
+        "bad reference",
+        ["--allow-http", "--mirror", m.url("ok"), "Alpine!"],
+        /Invalid image reference "Alpine!"/,
+      ],
     ];
     for (const [name, args, pattern] of cases) {
       await t.step(name, async () => {
@@ -161,7 +173,9 @@ Deno.test("pull: each failure is one clear line, exit 125, and the cache is unch
 Deno.test("pull: concurrent pulls of one image end with one good copy and one download", opts, async () => {
   await withMirror(async (m, root) => {
     const results = await Promise.all(
-      [1, 2, 3].map(() => tinyo(root, ["pull", "-q", "--mirror", m.url("ok"), "alpine:3.20"])),
+      [1, 2, 3].map(() =>
+        tinyo(root, ["pull", "-q", "--allow-http", "--mirror", m.url("ok"), "alpine:3.20"])
+      ),
     );
     for (const r of results) assert.equal(r.code, 0, r.stderr);
     assert.equal(results.filter((r) => /pulled/.test(r.stdout)).length, 1);
@@ -177,9 +191,8 @@ Deno.test("pull: a full disk while unpacking leaves nothing half-stored", opts, 
     // download fits, the ~9 MiB tree does not.
     const dir = Deno.makeTempDirSync({ prefix: "tinyo-full-" });
     try {
-      const argv = tinyoArgv(`${dir}`, ["pull", "-q", "--mirror", m.url("ok"), "alpine:3.20"]).map((a) =>
-        `'${a}'`
-      ).join(" ");
+      const argv = tinyoArgv(`${dir}`, ["pull", "-q", "--allow-http", "--mirror", m.url("ok"), "alpine:3.20"])
+        .map((a) => `'${a}'`).join(" ");
       const script =
         `mount -t tmpfs -o size=6m tmpfs '${dir}' && '${Deno.execPath()}' ${argv}; echo "rc=$?"; ls -A '${dir}/images'; ls -A '${dir}/images/.refs' 2>/dev/null | wc -l`;
       const out = await new Deno.Command("unshare", {
@@ -208,7 +221,9 @@ Deno.test("pull: a terminal gets a redrawn progress bar with bytes, rate and ETA
     new Deno.Command("sh", { args: ["-c", "command -v script"] }).outputSync().code !== 0,
 }, async () => {
   await withMirror(async (m, root) => {
-    const argv = tinyoArgv(root, ["pull", "--mirror", m.url("ok"), "alpine:3.20"]).map((a) => `'${a}'`).join(
+    const argv = tinyoArgv(root, ["pull", "--allow-http", "--mirror", m.url("ok"), "alpine:3.20"]).map((a) =>
+      `'${a}'`
+    ).join(
       " ",
     );
     const out = await new Deno.Command("script", {
@@ -236,7 +251,7 @@ Deno.test("run alpine[:TAG]: --pull missing, never and always; TINYO_ALPINE_MIRR
       /Image "alpine:3\.20" is not in the cache and --pull is never \(run 'tinyo pull alpine:3\.20'\)/,
     );
     assert.deepEqual(cacheState(root), []);
-    const env = { ...Deno.env.toObject(), TINYO_ALPINE_MIRROR: m.url("ok") };
+    const env = { ...Deno.env.toObject(), TINYO_ALPINE_MIRROR: m.url("ok"), TINYO_ALLOW_HTTP: "1" };
     const first = await tinyo(root, ["run", "-q", "alpine:3.20", "cat", "/etc/alpine-release"], { env });
     assert.equal(first.code, 0, first.stderr);
     assert.equal(first.stdout, "3.20.3\n");
@@ -248,6 +263,7 @@ Deno.test("run alpine[:TAG]: --pull missing, never and always; TINYO_ALPINE_MIRR
       "run",
       "--pull=always",
       "-q",
+      "--allow-http",
       "--mirror",
       m.url("ok"),
       "alpine:3.20",
