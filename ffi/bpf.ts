@@ -61,31 +61,39 @@ export function bpfProgLoad(
     throw new TypeError(`Cannot load BPF program: ${insns.byteLength} bytes is not whole instructions`);
   }
   const license = cString(options.license ?? "Apache-2.0", "license");
-  const log = new Uint8Array(64 * 1024);
   const attr = new Uint8Array(128);
   const v = new DataView(attr.buffer);
   v.setUint32(0, type, true); // prog_type
   v.setUint32(4, insns.byteLength / 8, true); // insn_cnt
   v.setBigUint64(8, ptrOf(insns), true); // insns
   v.setBigUint64(16, ptrOf(license), true); // license
-  v.setUint32(24, 1, true); // log_level
-  v.setUint32(28, log.byteLength, true); // log_size
-  v.setBigUint64(32, ptrOf(log), true); // log_buf
   const name = new TextEncoder().encode((options.name ?? "").slice(0, 15));
   attr.set(name, 48); // prog_name[16]
   v.setUint32(68, options.expectedAttachType ?? 0, true); // expected_attach_type
   try {
+    // No verifier log first: a log that overflows fails the load with ENOSPC
+    // even when the program is fine (libbpf does the same: log only on retry).
     return bpf(BPF_CMD.PROG_LOAD, attr, `BPF_PROG_LOAD type ${type}`);
-  } catch (err) {
-    const end = log.indexOf(0);
-    const text = new TextDecoder().decode(log.subarray(0, end < 0 ? log.length : end)).trim();
-    if (text !== "" && err instanceof SyscallError) {
-      err.message = `${err.message}: verifier: ${text.split("\n").slice(-3).join(" / ")}`;
+  } catch (first) {
+    const log = new Uint8Array(256 * 1024);
+    v.setUint32(24, 1, true); // log_level
+    v.setUint32(28, log.byteLength, true); // log_size
+    v.setBigUint64(32, ptrOf(log), true); // log_buf
+    try {
+      return bpf(BPF_CMD.PROG_LOAD, attr, `BPF_PROG_LOAD type ${type}`);
+    } catch {
+      const end = log.indexOf(0);
+      const text = new TextDecoder().decode(log.subarray(0, end < 0 ? log.length : end)).trim();
+      if (text !== "" && first instanceof SyscallError) {
+        first.message = `${first.message}: verifier: ${text.split("\n").slice(-3).join(" / ")}`;
+      }
+      throw first;
+    } finally {
+      // The buffers must outlive the call (the attr holds raw pointers to them).
+      void log.byteLength;
     }
-    throw err;
   } finally {
-    // The buffers must outlive the call (the attr holds raw pointers to them).
-    void insns.byteLength, license.byteLength, log.byteLength;
+    void insns.byteLength, license.byteLength;
   }
 }
 

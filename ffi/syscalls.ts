@@ -67,6 +67,13 @@ export function setCloexec(fd: number, on: boolean): void {
   if (libc.fcntl(fd, F.SETFD, on ? BigInt(F.FD_CLOEXEC) : 0n) !== 0) fail("fcntl", `fd ${fd}`);
 }
 
+/** Whether `fd` is close-on-exec (fcntl(2) F_GETFD). */
+export function isCloexec(fd: number): boolean {
+  const flags = libc.fcntl(fd, F.GETFD, 0n);
+  if (flags < 0) fail("fcntl", `fd ${fd}`);
+  return (flags & F.FD_CLOEXEC) !== 0;
+}
+
 /** read(2) into `buf`; returns the byte count (0 at end of file). Retries EINTR. */
 export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
   for (;;) {

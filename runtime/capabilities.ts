@@ -1,5 +1,5 @@
 /**
- * Linux capabilities: names ↔ numbers, docker's default set, and
+ * Linux capabilities: names ↔ numbers, the default set, and
  * `--cap-add` / `--cap-drop` arithmetic. Pure; applying them is in init.ts.
  *
  * @see capabilities(7)
@@ -53,14 +53,20 @@ export const CAPABILITIES: readonly string[] = [
   "CHECKPOINT_RESTORE",
 ];
 
-/** docker's (and so tinyo's) default capability set. */
+/**
+ * tinyo's default capability set: podman's 11, which is docker's 14 less
+ * MKNOD (making device nodes; the device cgroup already makes them useless,
+ * this is the second wall), NET_RAW (raw sockets: forging packets on a
+ * bridge shared with other containers; ping still works through ICMP
+ * datagram sockets, which `net.ipv4.ping_group_range` opens to every group
+ * in the container's own network namespace) and AUDIT_WRITE (writing to the
+ * host's audit log). `--cap-add` gives any of them back.
+ */
 export const DEFAULT_CAPABILITIES: readonly string[] = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
   "CAP_FSETID",
   "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
   "CAP_SETGID",
   "CAP_SETUID",
   "CAP_SETFCAP",
@@ -68,7 +74,6 @@ export const DEFAULT_CAPABILITIES: readonly string[] = [
   "CAP_NET_BIND_SERVICE",
   "CAP_SYS_CHROOT",
   "CAP_KILL",
-  "CAP_AUDIT_WRITE",
 ];
 
 /** `net_admin`, `NET_ADMIN` or `CAP_NET_ADMIN` → `CAP_NET_ADMIN`. */

@@ -8,26 +8,36 @@
 
 import { PullError, RefError, type ResolveOptions, resolveRootfs, RootfsError } from "../rootfs/mod.ts";
 import {
-  collectGarbage,
   type ContainerRecord,
   type Layout,
   newRecord,
-  removeContainer,
+  readRecord,
+  reapContainer,
+  updateRecord,
   writeRecord,
 } from "./state.ts";
 import { buildRunSpec, flatResources, hostsFile, type NamespaceJoins, type RunOptions } from "./run_spec.ts";
 import { type CgroupManager, cgroupManager, hostLayout } from "./cgroups/mod.ts";
 import { formatLimit } from "./units.ts";
+import {
+  ALLOW_ALL_DEVICES,
+  DEFAULT_DEVICE_RULES,
+  type DeviceRule,
+  deviceRuleForNode,
+} from "./cgroups/devices.ts";
 import { type NamespaceType, type Spec, validateSpec } from "./spec.ts";
 import { checkName, checkNameFree, findRunning, withNamesLock } from "./lookup.ts";
-import { spawnInit } from "./spawn.ts";
+import { type SpawnedInit, spawnInit, type SpawnInitOptions } from "./spawn.ts";
+import { openProcess } from "./handle.ts";
+import { NAMESPACE_FLAGS } from "./namespaces.ts";
 import { type InitOutcome, waitForInit } from "./channel.ts";
 import { ImageError, TinyoError } from "./errors.ts";
 import type { InitBootstrap } from "./init.ts";
 import { processStartTime } from "./proc.ts";
 import { resolveUser } from "./users.ts";
+import { withRoot } from "./inroot.ts";
 import { capsFromMask } from "./capabilities.ts";
-import { type SignalName, SIGNALS } from "./syscalls.ts";
+import { pidCalls, type SignalName, SIGNALS } from "./syscalls.ts";
 import { openPty, type Relay, requireTerminal, startRelay } from "./tty.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
@@ -82,14 +92,13 @@ function hostResolvConf(): string {
  * init's error with its exit code when set-up or exec failed.
  */
 export async function superviseInit(
-  bootIn: InitBootstrap,
-  pidNamespace: true | string,
+  launch: Launch,
   onSpawn: (child: Deno.ChildProcess) => void = () => {},
   terminal?: { interactive: boolean },
 ): Promise<number> {
   const removeSignals: (() => void)[] = [];
   const pty = terminal ? openPty() : undefined;
-  const boot = pty ? { ...bootIn, tty: pty.slave } : bootIn;
+  const boot = pty ? { ...launch.boot, tty: pty.slave } : launch.boot;
   let relay: Relay | undefined;
   try {
     // Signals that arrive while the init starts are forwarded once it exists.
@@ -105,11 +114,7 @@ export async function superviseInit(
       Deno.addSignalListener(sig, handler);
       removeSignals.push(() => Deno.removeSignalListener(sig, handler));
     }
-    const init = spawnInit({
-      bootstrap: JSON.stringify(boot),
-      pidNamespace,
-      ...(boot.cgroupProcs ? { cgroupProcs: boot.cgroupProcs } : {}),
-    });
+    const init = launchInit({ ...launch, boot });
     forwardTo.child = init.child;
     onSpawn(init.child);
     if (pty) {
@@ -172,14 +177,93 @@ export const NS_FILES: Readonly<Record<NamespaceType, string>> = {
   time: "time",
 };
 
-/** `--network container:NAME` etc. → namespace paths of running containers. */
-function sharedNamespaces(layout: Layout, share: RunOptions["share"]): NamespaceJoins {
-  const out: NamespaceJoins = {};
+/** A running process whose namespaces a new init joins (through a pidfd). */
+export interface ShareSource {
+  /** Host pid and start time (checked when the pidfd is opened). */
+  pid: number;
+  startTime: number;
+  /** CLONE_NEW* flags of the namespaces to join. */
+  flags: number;
+  /** What it is, for the error when it is gone, e.g. `container "web"`. */
+  what: string;
+}
+
+/** Everything needed to spawn an init: serialisable (detached containers keep it in init.json). */
+export interface Launch {
+  boot: InitBootstrap;
+  /** A new PID namespace, or the one of a running process. */
+  pidNamespace: true | Omit<ShareSource, "flags">;
+  /** The runtime creates the mount namespace around the spawn (new containers). */
+  newMountNamespace: boolean;
+  /** Namespaces of running processes to join. */
+  shares: ShareSource[];
+}
+
+/**
+ * Spawns the init of `launch`: opens a checked pidfd for every process whose
+ * namespaces it joins (and fails if one is gone), passes them down, and
+ * closes them once the init has its copies.
+ */
+export function launchInit(
+  launch: Launch,
+  extra: Pick<SpawnInitOptions, "stdio"> = {},
+): SpawnedInit {
+  const opened: number[] = [];
+  const open = (s: Omit<ShareSource, "flags">): number => {
+    const fd = openProcess(s.pid, s.startTime);
+    if (fd === undefined) throw new TinyoError(`Cannot join the namespaces of ${s.what}: it is not running`);
+    opened.push(fd);
+    return fd;
+  };
+  try {
+    const pidfds = launch.shares.map(open);
+    const pidNamespace = launch.pidNamespace === true ? true : { pidfd: open(launch.pidNamespace) };
+    return spawnInit({
+      bootstrap: (fds) =>
+        JSON.stringify({
+          ...launch.boot,
+          ...(launch.newMountNamespace ? { mountNamespaceCreated: true } : {}),
+          ...(fds.length > 0
+            ? { joinPidfds: launch.shares.map((s, i) => ({ fd: fds[i]!, flags: s.flags })) }
+            : {}),
+        }),
+      inherit: pidfds,
+      pidNamespace,
+      newMountNamespace: launch.newMountNamespace,
+      ...(launch.boot.cgroupProcs ? { cgroupProcs: launch.boot.cgroupProcs } : {}),
+      ...extra,
+    });
+  } finally {
+    for (const fd of opened) pidCalls.close(fd);
+  }
+}
+
+/**
+ * `--network container:NAME` etc.: the namespace paths for the spec (what
+ * `inspect` shows) and the running processes to join through pidfds.
+ */
+function sharedNamespaces(
+  layout: Layout,
+  share: RunOptions["share"],
+): { joins: NamespaceJoins; shares: ShareSource[]; pid?: Omit<ShareSource, "flags"> } {
+  const joins: NamespaceJoins = {};
+  const byId = new Map<string, ShareSource>();
+  let pid: Omit<ShareSource, "flags"> | undefined;
   for (const [type, ref] of Object.entries(share ?? {}) as [keyof NamespaceJoins, string][]) {
     const rec = findRunning(layout, ref);
-    out[type] = `/proc/${rec.pid}/ns/${NS_FILES[type]}`;
+    if (rec.pid === undefined || rec.pidStartTime === undefined) {
+      throw new TinyoError(`Cannot share the namespaces of container "${ref}": its process is unknown`);
+    }
+    joins[type] = `/proc/${rec.pid}/ns/${NS_FILES[type]}`;
+    const source = { pid: rec.pid, startTime: rec.pidStartTime, what: `container "${ref}"` };
+    if (type === "pid") pid = source;
+    else {
+      const s = byId.get(rec.id) ?? { ...source, flags: 0 };
+      s.flags |= NAMESPACE_FLAGS[type];
+      byId.set(rec.id, s);
+    }
   }
-  return out;
+  return { joins, shares: [...byId.values()], ...(pid ? { pid } : {}) };
 }
 
 /** A container prepared for its init: directory, spec, record, cgroup. */
@@ -191,8 +275,8 @@ export interface PreparedContainer {
   cgroup: CgroupManager | undefined;
   /** Record fields set from the start (image, name, cgroups, detached). */
   base: Partial<ContainerRecord>;
-  /** The PID namespace to join, or true for a new one. */
-  pidNamespace: true | string;
+  /** How to spawn its init. */
+  launch: Launch;
 }
 
 /**
@@ -207,9 +291,8 @@ export async function prepareContainer(
   extra: Partial<ContainerRecord> = {},
 ): Promise<PreparedContainer> {
   requireRoot("run");
-  collectGarbage(layout);
   if (opts.name !== undefined) checkName(opts.name);
-  const joins = sharedNamespaces(layout, opts.share);
+  const { joins, shares, pid: pidShare } = sharedNamespaces(layout, opts.share);
   let image;
   try {
     image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
@@ -250,7 +333,9 @@ export async function prepareContainer(
       for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`, { mode: 0o755 });
     }
     const etc = { hostname: `${dir}/hostname`, hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf` };
-    const user = opts.userSpec === undefined ? undefined : resolveUser(image.rootfs, opts.userSpec);
+    const user = opts.userSpec === undefined
+      ? undefined
+      : withRoot(image.rootfs, (root) => resolveUser(root, opts.userSpec!));
     const spec = validateSpec(
       buildRunSpec(opts, {
         id,
@@ -270,7 +355,14 @@ export async function prepareContainer(
     Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
     // The container's cgroup, made before the init exists; the init joins it
     // first thing, before its cgroup namespace (so the container sees "/").
-    cgroup?.create(flatResources(spec.linux?.resources));
+    const devices = effectiveDeviceRules(spec);
+    if (!allowsEverything(devices) && !(cgroup?.deviceControl ?? false)) {
+      throw new TinyoError(
+        "Cannot isolate host devices: no cgroup hierarchy with device control (the v1 devices controller, " +
+          "or cgroup v2) is mounted; --privileged runs without it",
+      );
+    }
+    cgroup?.create(flatResources(spec.linux?.resources), devices);
     const boot: InitBootstrap = {
       ...(cgroup ? { cgroupProcs: cgroup.procsFiles() } : {}),
       bundle: dir,
@@ -278,15 +370,47 @@ export async function prepareContainer(
         ? { rootfs: { lower: [image.rootfs], upper: `${dir}/upper`, work: `${dir}/work` } }
         : { rootfs: { lower: [image.rootfs] } }),
     };
-    return { id, dir, spec, boot, cgroup, base, pidNamespace: joins.pid ?? true };
+    const createsMount = spec.linux?.namespaces?.some((n) => n.type === "mount" && n.path === undefined) ??
+      false;
+    return {
+      id,
+      dir,
+      spec,
+      boot,
+      cgroup,
+      base,
+      launch: { boot, pidNamespace: pidShare ?? true, newMountNamespace: createsMount, shares },
+    };
   } catch (err) {
-    try {
-      cgroup?.destroy();
-    } finally {
-      removeContainer(layout, id);
-    }
+    const rec = readRecord(layout, id);
+    if (rec !== undefined) reapContainer(layout, rec);
     throw err;
   }
+}
+
+/**
+ * The device rules a container's cgroup gets: the spec's own list (default:
+ * deny everything), then access to the nodes the spec creates, then the
+ * safe default nodes tinyo always creates in /dev (runc appends its allowed
+ * list the same way, so a config that only says "deny all" still has a
+ * working /dev/null).
+ */
+export function effectiveDeviceRules(spec: Spec): DeviceRule[] {
+  const given = (spec.linux?.resources as { devices?: DeviceRule[] } | undefined)?.devices;
+  const nodes = (spec.linux?.devices ?? []).map(deviceRuleForNode).filter((r): r is DeviceRule =>
+    r !== undefined
+  );
+  return [...(given ?? [DEFAULT_DEVICE_RULES[0]!]), ...nodes, ...DEFAULT_DEVICE_RULES.slice(1)];
+}
+
+/** True when the rules end up allowing every device (--privileged). */
+export function allowsEverything(rules: readonly DeviceRule[]): boolean {
+  const all = ALLOW_ALL_DEVICES[0]!;
+  const last = rules.findLastIndex((r) => !r.allow);
+  return rules.slice(last + 1).some((r) =>
+    r.allow && (r.type ?? "a") === "a" && r.major === undefined && r.minor === undefined &&
+    (r.access ?? "rwm") === (all.access ?? "rwm")
+  );
 }
 
 /** The OOM message and exit code when the kernel killed the container for memory. */
@@ -315,24 +439,23 @@ export async function runContainer(
   if (opts.tty) requireTerminal("run");
   const c = await prepareContainer(layout, opts, imageOptions);
   try {
-    const code = await superviseInit(c.boot, c.pidNamespace, (child) => {
+    const code = await superviseInit(c.launch, (child) => {
       const startTime = processStartTime(child.pid);
-      writeRecord(layout, {
-        ...newRecord(c.id, c.dir),
-        ...c.base,
+      updateRecord(layout, c.id, (rec) => ({
+        ...rec,
         status: "running",
         pid: child.pid,
         ...(startTime === undefined ? {} : { pidStartTime: startTime }),
-      });
+      }));
     }, opts.tty ? { interactive: opts.interactive ?? false } : undefined);
     const oom = oomError(c.cgroup, c.spec, code);
     if (oom !== undefined) throw oom;
     return code;
   } finally {
-    try {
-      c.cgroup?.destroy();
-    } finally {
-      removeContainer(layout, c.id);
-    }
+    // Whatever happened. A cgroup that will not go away yet keeps its
+    // record, for the next tinyo command to finish; the command's exit code
+    // is not replaced by that.
+    const rec = readRecord(layout, c.id);
+    if (rec !== undefined) reapContainer(layout, rec);
   }
 }

@@ -29,20 +29,22 @@ import {
   type Layout,
   listRecords,
   readRecord,
+  reapContainer,
   removeContainer,
-  writeRecord,
+  removeTree,
+  updateRecord,
 } from "./state.ts";
-import type { InitBootstrap } from "./init.ts";
-import { initCommand, spawnInit } from "./spawn.ts";
+import { initCommand } from "./spawn.ts";
 import { waitForInit } from "./channel.ts";
 import { isAlive, processStartTime } from "./proc.ts";
 import { isErrno, linuxSyscalls, O, processCalls, S_IF } from "./syscalls.ts";
 import { ContainerNotFoundError, TinyoError } from "./errors.ts";
-import { prepareContainer, requireRoot } from "./container.ts";
+import { type Launch, launchInit, prepareContainer, requireRoot } from "./container.ts";
 import { findIn } from "./lookup.ts";
 import type { RunOptions } from "./run_spec.ts";
 import type { ResolveOptions } from "../rootfs/mod.ts";
 import { removeCgroupDirs } from "./cgroups/mod.ts";
+import { signalProcess } from "./handle.ts";
 
 /** Where conmon writes exit codes. */
 export function exitDir(layout: Layout): string {
@@ -96,6 +98,11 @@ export function findContainer(layout: Layout, ref: string): ContainerRecord {
   return findIn(listRecords(layout), ref);
 }
 
+/** Where `create` leaves its error for `run -d` (conmon passes on only text). */
+export function createErrorPath(bundle: string): string {
+  return `${bundle}/create-error.json`;
+}
+
 /**
  * OCI `create`: spawns the init in create mode and returns once it is set
  * up and waiting for `start`; writes the init's host pid to `pidFile`.
@@ -110,7 +117,7 @@ export function createContainer(
   if (rec === undefined) {
     throw new ContainerNotFoundError(`No such container: "${id}" (create it with 'tinyo run -d')`);
   }
-  let saved: { boot: InitBootstrap; pidNamespace: true | string };
+  let saved: { launch: Launch };
   try {
     saved = JSON.parse(Deno.readTextFileSync(`${options.bundle}/init.json`));
   } catch (err) {
@@ -121,11 +128,7 @@ export function createContainer(
   const fifo = `${options.bundle}/exec.fifo`;
   linuxSyscalls.mknod(fifo, S_IF.FIFO | 0o622, 0, 0);
   Deno.chmodSync(fifo, 0o622);
-  const init = spawnInit({
-    bootstrap: JSON.stringify({ ...saved.boot, execFifo: fifo }),
-    pidNamespace: saved.pidNamespace,
-    ...(saved.boot.cgroupProcs ? { cgroupProcs: saved.boot.cgroupProcs } : {}),
-  });
+  const init = launchInit({ ...saved.launch, boot: { ...saved.launch.boot, execFifo: fifo } });
   const outcome = waitForInit(init.syncFd, true);
   if (!outcome.created) {
     try {
@@ -134,19 +137,30 @@ export function createContainer(
       // Already gone.
     }
     Deno.removeSync(fifo);
-    throw new TinyoError(outcome.error?.message ?? "Container init ended before it was set up", {
+    const error = new TinyoError(outcome.error?.message ?? "Container init ended before it was set up", {
       exitCode: outcome.error?.exitCode ?? 125,
     });
+    // The caller of conmon learns only text from it: leave the exit code too.
+    Deno.writeTextFileSync(
+      createErrorPath(options.bundle),
+      JSON.stringify({ message: error.message, exitCode: error.exitCode }),
+    );
+    throw error;
   }
   const pid = init.child.pid;
   const startTime = processStartTime(pid);
-  writeRecord(layout, {
-    ...rec,
+  updateRecord(layout, id, (r) => ({
+    ...r,
     status: "created",
     pid,
     ...(startTime === undefined ? {} : { pidStartTime: startTime }),
-  });
-  if (options.pidFile !== undefined) Deno.writeTextFileSync(options.pidFile, String(pid));
+  }));
+  // The pid file is written atomically and without a newline, as runc does.
+  if (options.pidFile !== undefined) {
+    const tmp = `${options.pidFile}.${Deno.pid}.tmp`;
+    Deno.writeTextFileSync(tmp, String(pid));
+    Deno.renameSync(tmp, options.pidFile);
+  }
   // Not waited for: when this process exits, the init goes to its monitor.
   init.child.unref();
   return pid;
@@ -180,11 +194,7 @@ export async function startContainer(layout: Layout, ref: string): Promise<void>
     processCalls.close(fd);
   }
   Deno.removeSync(fifo);
-  writeRecord(layout, {
-    ...readRecord(layout, rec.id)!,
-    status: "running",
-    startedAt: new Date().toISOString(),
-  });
+  updateRecord(layout, rec.id, (r) => ({ ...r, status: "running", startedAt: new Date().toISOString() }));
 }
 
 /** A shell script that runs this tinyo (what conmon execs as its runtime). */
@@ -217,14 +227,13 @@ export async function runDetached(
   imageOptions: ResolveOptions = {},
 ): Promise<string> {
   const conmon = findConmon();
-  const c = await prepareContainer(layout, opts, imageOptions, {
-    detached: true,
-    ...(opts.autoRemove ? { autoRemove: true } : {}),
-  });
+  // Owned by this process until conmon has it: if we die before that, the
+  // next tinyo command reaps it all (monitor, processes, cgroups, files).
+  const c = await prepareContainer(layout, opts, imageOptions, opts.autoRemove ? { autoRemove: true } : {});
   try {
     Deno.writeTextFileSync(
       `${c.dir}/init.json`,
-      JSON.stringify({ boot: c.boot, pidNamespace: c.pidNamespace }),
+      JSON.stringify({ launch: c.launch }),
     );
     const runtime = runtimeExecutable(c.dir);
     Deno.mkdirSync(exitDir(layout), { recursive: true, mode: 0o700 });
@@ -286,23 +295,34 @@ export async function runDetached(
       throw new TinyoError(`conmon sent an unreadable reply: ${JSON.stringify(line.slice(0, 200))}`);
     }
     if (reply === undefined || reply.data <= 0) {
+      // `tinyo create` left its error with the exit code (127 for a missing command).
+      let saved: { message?: string; exitCode?: number } | undefined;
+      try {
+        saved = JSON.parse(Deno.readTextFileSync(createErrorPath(c.dir)));
+      } catch {
+        saved = undefined;
+      }
       throw new TinyoError(
-        (reply?.message ?? "conmon did not report the container's pid").replace(/^.*?tinyo: /s, "").trim(),
+        saved?.message ??
+          (reply?.message ?? "conmon did not report the container's pid").replace(/^.*?tinyo: /s, "").trim(),
+        { exitCode: saved?.exitCode ?? 125 },
       );
     }
     const conmonPid = Number(Deno.readTextFileSync(`${c.dir}/conmon.pid`).trim());
     const conmonStart = processStartTime(conmonPid);
-    const rec = readRecord(layout, c.id)!;
-    writeRecord(layout, {
+    // The hand-over: from here on conmon owns the container.
+    updateRecord(layout, c.id, (rec) => ({
       ...rec,
       ...c.base,
+      detached: true,
       ownerPid: conmonPid,
       ...(conmonStart === undefined ? {} : { ownerStartTime: conmonStart }),
-    });
+    }));
     await startContainer(layout, c.id);
     return c.id;
   } catch (err) {
-    killAndRemove(layout, readRecord(layout, c.id));
+    const rec = readRecord(layout, c.id);
+    if (rec !== undefined) reapContainer(layout, rec);
     throw err;
   }
 }
@@ -324,39 +344,56 @@ export function cleanupContainer(layout: Layout, id: string): void {
   const rec = readRecord(layout, id);
   if (rec === undefined) return;
   const exitCode = recordedExit(layout, id);
-  removeCgroupDirs(rec.cgroups ?? []);
-  if (rec.autoRemove) {
+  // A cgroup that will not go keeps the record (the garbage collector and
+  // `rm` try again): nothing may be left that no record names.
+  const busy = removeCgroupDirs(rec.cgroups ?? []).length > 0;
+  if (rec.autoRemove && !busy) {
+    removeTree(`${exitDir(layout)}/${id}`);
     removeContainer(layout, id);
-    Deno.removeSync(`${exitDir(layout)}/${id}`);
     return;
   }
-  writeRecord(layout, {
-    ...rec,
+  updateRecord(layout, id, (r) => ({
+    ...r,
     status: "stopped",
     finishedAt: new Date().toISOString(),
     ...(exitCode !== undefined ? { exitCode } : {}),
-  });
+  }));
 }
 
-/** Kills what is left of a container and removes all of it. */
-export function killAndRemove(layout: Layout, rec: ContainerRecord | undefined): void {
-  if (rec === undefined) return;
-  for (const pid of [rec.pid, rec.detached ? rec.ownerPid : undefined]) {
-    if (pid === undefined) continue;
-    const start = pid === rec.pid ? rec.pidStartTime : rec.ownerStartTime;
-    if (isAlive(pid, start)) {
+/**
+ * Waits (up to `timeoutMs`) until no `tinyo cleanup ID` that conmon started
+ * for this container runs any more, so that `rm` returns with nothing of the
+ * container left, not even its exit command finishing in the background.
+ */
+export async function waitForExitCommand(id: string, timeoutMs = 10_000): Promise<void> {
+  const running = (): boolean => {
+    for (const e of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
       try {
-        Deno.kill(pid, "SIGKILL");
+        const args = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+        const at = args.indexOf("cleanup");
+        if (at >= 0 && args[at + 1] === id) return true;
       } catch {
         // Gone meanwhile.
       }
     }
-  }
-  removeCgroupDirs(rec.cgroups ?? []);
-  removeContainer(layout, rec.id);
-  try {
-    Deno.removeSync(`${exitDir(layout)}/${rec.id}`);
-  } catch {
-    // No exit file.
+    return false;
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
+ * Kills what is left of a container (its monitor and processes, through
+ * pidfds checked against their start times, and whatever is in its cgroups)
+ * and removes all of it.
+ */
+export function killAndRemove(layout: Layout, rec: ContainerRecord | undefined): void {
+  if (rec === undefined) return;
+  if (rec.detached && rec.ownerPid !== Deno.pid) signalProcess(rec.ownerPid, rec.ownerStartTime, "SIGKILL");
+  if (!reapContainer(layout, rec)) {
+    throw new TinyoError(
+      `Cannot remove container "${rec.name ?? rec.id.slice(0, 12)}": its cgroup is still busy (try again)`,
+    );
   }
 }

@@ -8,8 +8,8 @@
  */
 
 import type { Device } from "./spec.ts";
-import { S_IF, type Syscalls } from "./syscalls.ts";
-import { secureJoin } from "./securejoin.ts";
+import { fsCalls, isErrno, O, S_IF, type Syscalls } from "./syscalls.ts";
+import { fdPath, mkdirAllInRoot } from "./inroot.ts";
 
 /** The default device nodes: null, zero, full, random, urandom, tty. */
 export const DEFAULT_DEVICES: readonly Device[] = [
@@ -32,35 +32,52 @@ export const DEV_SYMLINKS: Readonly<Record<string, string>> = {
 
 const TYPE_BITS: Record<Device["type"], number> = { c: S_IF.CHR, u: S_IF.CHR, b: S_IF.BLK, p: S_IF.FIFO };
 
+/** Removes `name` in the directory `dirFd` when it is there (not a directory). */
+function removeIfThere(dirFd: number, name: string): void {
+  try {
+    fsCalls.unlinkat(dirFd, name);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+}
+
 /**
  * Creates `devices` (defaults first, then the spec's own, which win on the
- * same path) and the /dev links under `rootfs`.
+ * same path) and the /dev links in the root behind `rootFd`, each name
+ * relative to a descriptor of its directory opened inside the root.
  */
-export function createDevices(sys: Syscalls, rootfs: string, extra: readonly Device[] = []): void {
+export function createDevices(sys: Syscalls, rootFd: number, extra: readonly Device[] = []): void {
   const byPath = new Map<string, Device>();
   for (const d of [...DEFAULT_DEVICES, ...extra]) byPath.set(d.path, d);
-  for (const d of byPath.values()) {
-    const path = secureJoin(rootfs, d.path);
-    const parent = path.slice(0, path.lastIndexOf("/"));
-    Deno.mkdirSync(parent, { recursive: true, mode: 0o755 });
+  const inDir = (path: string, fn: (dirFd: number, name: string) => void): void => {
+    const slash = path.lastIndexOf("/");
+    const dirFd = mkdirAllInRoot(rootFd, path.slice(0, slash) || "/");
     try {
-      Deno.removeSync(path);
-    } catch {
-      // Nothing there yet: the usual case on a fresh tmpfs.
+      fn(dirFd, path.slice(slash + 1));
+    } finally {
+      fsCalls.close(dirFd);
     }
-    const mode = d.fileMode ?? 0o666;
-    sys.mknod(path, TYPE_BITS[d.type] | (mode & 0o7777), d.major ?? 0, d.minor ?? 0);
-    // mknod(2) applies the umask; chmod sets the mode the spec asked for.
-    Deno.chmodSync(path, mode & 0o7777);
-    sys.lchown(path, d.uid ?? 0, d.gid ?? 0);
+  };
+  for (const d of byPath.values()) {
+    inDir(d.path, (dirFd, name) => {
+      removeIfThere(dirFd, name);
+      const mode = d.fileMode ?? 0o666;
+      sys.mknod(`${fdPath(dirFd)}/${name}`, TYPE_BITS[d.type] | (mode & 0o7777), d.major ?? 0, d.minor ?? 0);
+      // mknod(2) applies the umask: set the mode the spec asked for on the
+      // node itself (an O_PATH descriptor: a device is never opened here).
+      const fd = fsCalls.openat(dirFd, name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+      try {
+        fsCalls.fchmodPath(fd, mode & 0o7777);
+      } finally {
+        fsCalls.close(fd);
+      }
+      sys.lchown(`${fdPath(dirFd)}/${name}`, d.uid ?? 0, d.gid ?? 0);
+    });
   }
   for (const [link, target] of Object.entries(DEV_SYMLINKS)) {
-    const path = secureJoin(rootfs, link);
-    try {
-      Deno.removeSync(path);
-    } catch {
-      // Not there: fine.
-    }
-    Deno.symlinkSync(target, path);
+    inDir(link, (dirFd, name) => {
+      removeIfThere(dirFd, name);
+      fsCalls.symlinkat(target, dirFd, name);
+    });
   }
 }

@@ -13,6 +13,10 @@ import type { Layout } from "./state.ts";
 import { findRunning } from "./lookup.ts";
 import { loadSpec, type Spec, validateSpec } from "./spec.ts";
 import { NS_FILES, requireRoot, superviseInit } from "./container.ts";
+import { NAMESPACE_FLAGS } from "./namespaces.ts";
+import { TinyoError } from "./errors.ts";
+import { openProcess } from "./handle.ts";
+import { fsCalls, O, pidCalls } from "./syscalls.ts";
 import { parseEnv } from "./run_spec.ts";
 import { resolveUser } from "./users.ts";
 import type { InitBootstrap } from "./init.ts";
@@ -36,7 +40,7 @@ export function execSpec(
   container: Spec,
   pid: number,
   opts: ExecOptions,
-  ctx: { hostEnv: (k: string) => string | undefined; rootOfContainer: string },
+  ctx: { hostEnv: (k: string) => string | undefined; rootOfContainer: () => number },
 ): Spec {
   const base = container.process!;
   const env = new Map((base.env ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
@@ -46,7 +50,13 @@ export function execSpec(
   }
   let user = base.user;
   if (opts.userSpec !== undefined) {
-    const u = resolveUser(ctx.rootOfContainer, opts.userSpec);
+    const root = ctx.rootOfContainer();
+    let u;
+    try {
+      u = resolveUser(root, opts.userSpec);
+    } finally {
+      pidCalls.close(root);
+    }
     user = {
       uid: u.uid,
       gid: u.gid,
@@ -85,8 +95,32 @@ export function execSpec(
       })),
       maskedPaths: [],
       readonlyPaths: [],
+      // Set once, by the container's own init.
+      sysctl: {},
     },
   });
+}
+
+/**
+ * A descriptor of a running container's root (/proc/PID/root), opened while
+ * a pidfd proves PID is still the container's process: checked before (the
+ * start time) and after (still alive, so the pid was not reused between).
+ */
+export function containerRoot(pid: number, startTime: number | undefined): number {
+  const pidfd = openProcess(pid, startTime);
+  if (pidfd === undefined) throw new TinyoError("Cannot exec: the container's process is gone");
+  try {
+    const root = fsCalls.open(`/proc/${pid}/root`, O.PATH | O.DIRECTORY | O.CLOEXEC);
+    try {
+      pidCalls.pidfdSendSignal(pidfd, 0);
+    } catch (err) {
+      fsCalls.close(root);
+      throw new TinyoError("Cannot exec: the container's process is gone", { cause: err });
+    }
+    return root;
+  } finally {
+    pidCalls.close(pidfd);
+  }
 }
 
 /** Runs a command in a running container; returns its exit code. */
@@ -98,9 +132,10 @@ export async function execInContainer(layout: Layout, opts: ExecOptions): Promis
   const container = loadSpec(`${rec.bundle}/config.json`);
   const spec = execSpec(container, pid, opts, {
     hostEnv: (k) => Deno.env.get(k),
-    rootOfContainer: `/proc/${pid}/root`,
+    rootOfContainer: () => containerRoot(pid, rec.pidStartTime),
   });
-  const path = `${rec.bundle}/exec-${crypto.randomUUID().slice(0, 8)}.json`;
+  // Named after this process, so the garbage collector can tell a stale one.
+  const path = `${rec.bundle}/exec-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}.json`;
   Deno.writeTextFileSync(path, JSON.stringify(spec, null, 2) + "\n");
   try {
     const boot: InitBootstrap = {
@@ -109,12 +144,24 @@ export async function execInContainer(layout: Layout, opts: ExecOptions): Promis
       exec: true,
       ...(rec.cgroups ? { cgroupProcs: rec.cgroups.map((d) => `${d}/cgroup.procs`) } : {}),
     };
-    const pidNs = container.linux?.namespaces?.some((n) => n.type === "pid")
-      ? `/proc/${pid}/ns/pid`
-      : undefined;
+    if (rec.pidStartTime === undefined) {
+      throw new TinyoError(`Cannot exec in container "${opts.container}": its process is unknown`);
+    }
+    const source = { pid, startTime: rec.pidStartTime, what: `container "${opts.container}"` };
+    // Every namespace but the PID one (joined by the runtime around the
+    // spawn) and user (not used) in one setns on a checked pidfd.
+    let flags = 0;
+    for (const n of container.linux?.namespaces ?? []) {
+      if (n.type !== "pid" && n.type !== "user") flags |= NAMESPACE_FLAGS[n.type];
+    }
+    const hasPidNs = container.linux?.namespaces?.some((n) => n.type === "pid") ?? false;
     return await superviseInit(
-      boot,
-      pidNs ?? true,
+      {
+        boot,
+        pidNamespace: hasPidNs ? source : true,
+        newMountNamespace: false,
+        shares: flags === 0 ? [] : [{ ...source, flags }],
+      },
       undefined,
       opts.tty ? { interactive: opts.interactive ?? false } : undefined,
     );

@@ -7,19 +7,26 @@
  *
  * Keep this module's imports small: it runs on every container start.
  *
+ * Before anything else the init makes itself non-dumpable (a container
+ * process may not ptrace it, read its memory, environment or descriptors
+ * through /proc, nor reach the roots of Deno's other threads) and closes
+ * every descriptor its caller leaked to it (CVE-2024-21626's class).
+ *
  * The steps, in order (each ordering constraint explained where it matters):
- *  1. parent-death signal, so the container dies with a SIGKILLed runtime;
- *     join the container's cgroup
- *  2. namespaces (join, then create)
- *  3. hostname, loopback up
+ *  1. parent-death signal, so the container dies with a SIGKILLed runtime
+ *     (and if the runtime already died, stop here); join the container's
+ *     cgroup
+ *  2. namespaces (join, then create; the mount namespace of a new container
+ *     was created by the runtime, so all of the init's threads are in it)
+ *  3. hostname, loopback up, sysctls
  *  4. host mounts private, rootfs mount (overlay or bind)
  *  5. spec mounts under the rootfs, device nodes in /dev
  *  6. pivot_root into the rootfs, old root detached
  *  7. masked and read-only paths, working directory, read-only root
  *  8. rlimits, capability bounding set, groups, gid, uid, capabilities,
  *     no_new_privs
- *  9. resolve the command in the container's PATH, reset signals, install
- *     the seccomp filter, execve
+ *  9. resolve the command in the container's PATH, reset signals, mark every
+ *     descriptor but stdio close-on-exec, install the seccomp filter, execve
  *
  * @module
  */
@@ -32,10 +39,24 @@ import { createDevices } from "./devices.ts";
 import { pivotInto } from "./pivot.ts";
 import { envValue, execError, lookPath } from "./exec_path.ts";
 import { ConfigError, exitCodeOf } from "./errors.ts";
-import { linuxSyscalls, MS, O, PR, processCalls, RLIMIT, SIGNALS, type Syscalls } from "./syscalls.ts";
+import {
+  CLONE,
+  fsCalls,
+  isErrno,
+  linuxSyscalls,
+  MS,
+  O,
+  pidCalls,
+  POLL,
+  PR,
+  processCalls,
+  RLIMIT,
+  SIGNALS,
+  type Syscalls,
+} from "./syscalls.ts";
 import { sendToRuntime } from "./channel.ts";
 import { attachTerminal, reattachTerminal } from "./tty.ts";
-import { ensureMountTarget, mkdirInRoot } from "./securejoin.ts";
+import { fdPath, mkdirAllInRoot, mountTargetInRoot, openInRoot } from "./inroot.ts";
 import { CAPABILITIES, capMask, capNumber } from "./capabilities.ts";
 import { compileSeccomp } from "./seccomp/compile.ts";
 
@@ -59,6 +80,19 @@ export interface InitBootstrap {
   execFifo?: string;
   /** A pty slave (host path) to make the controlling terminal and stdio. */
   tty?: string;
+  /**
+   * The runtime spawned the init inside a new mount namespace already (so
+   * every thread of the init is in it and pivot_root moves them all): the
+   * init must not unshare another one.
+   */
+  mountNamespaceCreated?: boolean;
+  /**
+   * Namespaces to join through pidfds the runtime checked and passed down
+   * (exec, `--network container:NAME`, ...): each descriptor's `flags` in one
+   * setns(2). Namespace entries of the spec with those types are not joined
+   * again by path.
+   */
+  joinPidfds?: { fd: number; flags: number }[];
 }
 
 /** What to execute once the container is set up. */
@@ -70,13 +104,26 @@ export interface ExecPlan {
   seccomp?: Uint8Array<ArrayBuffer>;
 }
 
-/** The highest capability number the kernel knows. */
-function lastCap(): number {
+/**
+ * The highest capability number the kernel knows, read from the host's /proc
+ * before anything changes (after pivot_root /proc is the container's, which
+ * must not decide what the init drops). A missing or nonsensical value is an
+ * error: guessing low would leave capabilities in the bounding set.
+ */
+export function readLastCap(path = "/proc/sys/kernel/cap_last_cap"): number {
+  let text: string;
   try {
-    return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
-  } catch {
-    return CAPABILITIES.length - 1;
+    text = Deno.readTextFileSync(path).trim();
+  } catch (err) {
+    throw new ConfigError(`Cannot read ${path}: ${(err as Error).message}`);
   }
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < CAPABILITIES.length - 1 || n > 63) {
+    throw new ConfigError(
+      `Cannot trust ${path}: ${JSON.stringify(text.slice(0, 20))} is not a capability number`,
+    );
+  }
+  return n;
 }
 
 /** Resolves `root.path` against the bundle, as the spec says. */
@@ -95,22 +142,38 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
   sys.mount("", "/", { flags: MS.REC | (propagation.includes("slave") ? MS.SLAVE : MS.PRIVATE) });
   mountRootfs(sys, rootfs, boot.rootfs);
 
-  // 5. The spec's mounts, in order; /dev gets device nodes when it is a tmpfs.
-  let devIsTmpfs = false;
-  for (const m of spec.mounts ?? []) {
-    applyMount(sys, rootfs, m);
-    if (m.destination.replace(/\/+$/, "") === "/dev" && m.type === "tmpfs") devIsTmpfs = true;
+  // 5. The spec's mounts, in order, each destination opened inside the new
+  // root (runtime/inroot.ts); /dev gets device nodes when it is a tmpfs.
+  const rootFd = sys.openRoot(rootfs);
+  try {
+    let devIsTmpfs = false;
+    for (const m of spec.mounts ?? []) {
+      applyMount(sys, rootFd, m);
+      if (m.destination.replace(/\/+$/, "") === "/dev" && m.type === "tmpfs") devIsTmpfs = true;
+    }
+    if (devIsTmpfs) createDevices(sys, rootFd, spec.linux?.devices);
+    // With a terminal, its slave appears as /dev/console (runc does the same),
+    // so ttyname() and tty(1) find it inside the container.
+    if (boot.tty !== undefined) {
+      const fd = mountTargetInRoot(rootFd, "/dev/console", { file: true });
+      try {
+        sys.mount(boot.tty, fdPath(fd), { flags: MS.BIND });
+      } finally {
+        fsCalls.close(fd);
+      }
+    }
+    // The working directory must exist before the root may turn read-only.
+    const cwd = spec.process?.cwd ?? "/";
+    try {
+      fsCalls.close(mkdirAllInRoot(rootFd, cwd));
+    } catch (err) {
+      throw new ConfigError(`Cannot create working directory "${cwd}": ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  } finally {
+    fsCalls.close(rootFd);
   }
-  if (devIsTmpfs) createDevices(sys, rootfs, spec.linux?.devices);
-  // With a terminal, its slave appears as /dev/console (runc does the same),
-  // so ttyname() and tty(1) find it inside the container.
-  if (boot.tty !== undefined) {
-    sys.mount(boot.tty, ensureMountTarget(rootfs, "/dev/console", true), { flags: MS.BIND });
-  }
-
-  // The working directory must exist before the root may turn read-only.
-  const cwd = spec.process?.cwd ?? "/";
-  mkdirInRoot(rootfs, cwd);
 
   // 6. pivot_root; from here on paths are the container's.
   pivotInto(sys, rootfs);
@@ -119,11 +182,56 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
   if (boot.tty !== undefined) reattachTerminal("/dev/console");
   if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
 
-  // 7. Masked and read-only paths, then the read-only root.
-  for (const p of spec.linux?.maskedPaths ?? []) maskPath(sys, p);
-  for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(sys, p);
-  if (spec.root?.readonly) sys.mount("", "/", { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC });
-  sys.chdir(cwd);
+  // 7. Masked and read-only paths, then the read-only root, then the
+  // working directory.
+  const newRoot = sys.openRoot("/");
+  try {
+    for (const p of spec.linux?.maskedPaths ?? []) maskPath(sys, newRoot, p);
+    for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(sys, newRoot, p);
+    if (spec.root?.readonly) sys.mount("", "/", { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC });
+    enterWorkdir(sys, newRoot, spec.process?.cwd ?? "/");
+  } finally {
+    fsCalls.close(newRoot);
+  }
+}
+
+/**
+ * Enters the working directory, resolved inside the container's root by the
+ * kernel (RESOLVE_IN_ROOT|NO_MAGICLINKS): an image or a container that
+ * plants `/app -> /proc/self/task/N/root/...` (a thread whose root is still
+ * the host's) gets an error, not a host working directory (CVE-2024-21626).
+ */
+export function enterWorkdir(sys: Syscalls, rootFd: number, cwd: string): void {
+  let fd: number;
+  try {
+    fd = openInRoot(rootFd, cwd, O.DIRECTORY);
+  } catch (err) {
+    throw new ConfigError(`Cannot enter working directory "${cwd}": ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    sys.fchdir(fd);
+  } finally {
+    fsCalls.close(fd);
+  }
+}
+
+/**
+ * Sets the spec's sysctls (validated to belong to namespaces the container
+ * creates: runtime/spec.ts). Written through the host's /proc before
+ * pivot_root: a namespaced sysctl file acts on the namespace of whoever
+ * opens it, and the init's main thread is in the new ones by now.
+ */
+export function applySysctls(sysctl: Record<string, string>): void {
+  for (const [key, value] of Object.entries(sysctl)) {
+    const path = `/proc/sys/${key.replaceAll(".", "/")}`;
+    try {
+      Deno.writeTextFileSync(path, value);
+    } catch (err) {
+      throw new ConfigError(`Cannot set sysctl ${key}=${JSON.stringify(value)}: ${(err as Error).message}`);
+    }
+  }
 }
 
 const RLIMIT_NAMES = RLIMIT as Readonly<Record<string, number>>;
@@ -136,7 +244,7 @@ const RLIMIT_NAMES = RLIMIT as Readonly<Record<string, number>>;
  * a non-root uid, PR_SET_KEEPCAPS keeps the permitted set across setuid, and
  * capset() then sets exactly what the spec asks for (runc's order).
  */
-export function applyIdentity(sys: Syscalls, spec: Spec, maxCap = lastCap()): void {
+export function applyIdentity(sys: Syscalls, spec: Spec, maxCap: number): void {
   for (const r of spec.process?.rlimits ?? []) {
     const res = RLIMIT_NAMES[r.type.replace(/^RLIMIT_/, "")];
     if (res === undefined) {
@@ -193,36 +301,67 @@ export function setupContainer(
   sys: Syscalls,
   spec: Spec,
   boot: InitBootstrap,
-  installSeccomp: (program: Uint8Array<ArrayBuffer>) => void = processCalls.installSeccompFilter,
+  options: {
+    installSeccomp?: (program: Uint8Array<ArrayBuffer>) => void;
+    /** From readLastCap(), read before anything changed. */
+    lastCap?: number;
+    /** The sync pipe's write end: its reader gone means the runtime died. */
+    syncFd?: number;
+  } = {},
 ): ExecPlan {
+  const installSeccomp = options.installSeccomp ?? processCalls.installSeccompFilter;
+  const lastCap = options.lastCap ?? readLastCap();
   if (spec.process === undefined) throw new ConfigError("Invalid container configuration: process: missing");
   // 1. If the runtime is SIGKILLed, the kernel kills us, and with PID 1 gone
   // the whole PID namespace (survives execve; see prctl(2)). Not for a
   // created container: `tinyo create` exits and its monitor takes over.
-  if (boot.execFifo === undefined) sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
+  if (boot.execFifo === undefined) {
+    sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
+    // The runtime may have died before that took effect (a parent-death
+    // signal is not sent retroactively): then the read end of the sync pipe
+    // is closed, and poll(2) on our write end says so (POLLERR).
+    if (options.syncFd !== undefined && options.syncFd >= 0) {
+      if ((pidCalls.pollOne(options.syncFd, 0) & POLL.ERR) !== 0) {
+        throw new ConfigError("The runtime that started this container is gone");
+      }
+    }
+  }
   // Join the container's cgroup before any namespace: the cgroup namespace
   // created next is rooted where the init stands, and limits apply from here.
   for (const procs of boot.cgroupProcs ?? []) joinCgroup(procs);
-  // 2.
+  // 2. Namespaces of running containers, through pidfds the runtime checked
+  // (no /proc/PID path that a reused pid could redirect), then the rest.
+  let joined = 0;
+  for (const j of boot.joinPidfds ?? []) {
+    // setns into a mount namespace needs a private fs_struct (root, cwd).
+    if ((j.flags & CLONE.NEWNS) !== 0) sys.unshare(CLONE.FS);
+    sys.setnsFd(j.fd, j.flags, "a container's namespaces");
+    processCalls.close(j.fd);
+    joined |= j.flags;
+  }
   const nsPlan = planNamespaces(spec);
+  nsPlan.join = nsPlan.join.filter((ns) => (ns.flag & joined) === 0);
+  if (boot.mountNamespaceCreated) nsPlan.unshareFlags &= ~CLONE.NEWNS;
   applyNamespaces(sys, nsPlan);
   const creates = (type: string): boolean =>
     spec.linux?.namespaces?.some((n) => n.type === type && n.path === undefined) ?? false;
   if (boot.exec) {
-    // Joining a running container: its mount namespace (joined last) put us
-    // in its root; nothing is mounted, only the working directory is entered.
-    const cwd = spec.process.cwd;
+    // Joining a running container: its mount namespace put us in its root;
+    // nothing is mounted, only the working directory is entered (resolved
+    // inside that root: the container may have planted symlinks).
+    const root = sys.openRoot("/");
     try {
-      sys.chdir(cwd);
+      enterWorkdir(sys, root, spec.process.cwd);
     } catch (err) {
-      throw new ConfigError(
-        `Cannot exec in the container: working directory "${cwd}": ${(err as Error).message}`,
-      );
+      throw new ConfigError(`Cannot exec in the container: ${(err as Error).message}`);
+    } finally {
+      fsCalls.close(root);
     }
   } else {
     // 3.
     if (spec.hostname !== undefined && creates("uts")) sys.sethostname(spec.hostname);
     if (creates("network")) sys.linkUp("lo");
+    if (spec.linux?.sysctl !== undefined) applySysctls(spec.linux.sysctl);
     // 4–7.
     setupFilesystem(sys, spec, boot);
   }
@@ -243,8 +382,27 @@ export function setupContainer(
     delete plan.seccomp;
   }
   // 8.
-  applyIdentity(sys, spec);
+  applyIdentity(sys, spec, lastCap);
   return plan;
+}
+
+/**
+ * Closes every descriptor above stderr that is not close-on-exec, except
+ * `keep`: whatever the caller of tinyo leaked (an `exec 9</etc` in its shell
+ * would otherwise hand the host's /etc to the container). Deno's own
+ * descriptors are all close-on-exec and stay.
+ */
+export function closeLeakedFds(keep: readonly number[]): void {
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd <= 2 || keep.includes(fd)) continue;
+    try {
+      if (!processCalls.isCloexec(fd)) processCalls.close(fd);
+    } catch (err) {
+      // The directory's own descriptor, closed by the time we look.
+      if (!isErrno(err, "EBADF")) throw err;
+    }
+  }
 }
 
 /** Step 9: hands the process over to the command. Never returns. */
@@ -254,6 +412,9 @@ function execCommand(plan: ExecPlan, syncFd: number): never {
   processCalls.unblockAllSignals();
   processCalls.resetIgnoredSignals();
   if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
+  // Nothing but stdio crosses execve: whatever set-up left open, and any
+  // descriptor a library opened without O_CLOEXEC.
+  pidCalls.cloexecFrom(3);
   // Seccomp as close to exec as possible (runc's standard_init_linux.go).
   if (plan.seccomp !== undefined) processCalls.installSeccompFilter(plan.seccomp);
   try {
@@ -265,6 +426,9 @@ function execCommand(plan: ExecPlan, syncFd: number): never {
 
 /** The init's entry point (`tinyo init`). Exits the process on failure. */
 export function initMain(): never {
+  // First of all: nobody but root with CAP_SYS_PTRACE may look inside this
+  // process until execve (which resets it for the command).
+  processCalls.prctl(PR.SET_DUMPABLE, 0);
   const syncFd = Number(Deno.env.get("TINYO_SYNC_FD") ?? "-1");
   try {
     // The sync pipe must close when the command starts (that is the signal).
@@ -274,13 +438,19 @@ export function initMain(): never {
       throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
     }
     const boot = JSON.parse(raw) as InitBootstrap;
-    // The terminal first, by its host path, before any namespace changes.
+    closeLeakedFds([syncFd, ...(boot.joinPidfds ?? []).map((j) => j.fd)]);
+    const lastCap = readLastCap();
+    // A new session always: without one the container would keep the
+    // caller's terminal as its controlling terminal, and could push input
+    // into the caller's shell with TIOCSTI. With -t, the session leader gets
+    // the pty as its controlling terminal instead.
     if (boot.tty !== undefined) attachTerminal(boot.tty);
+    else processCalls.setsid();
     const spec = loadSpec(boot.config ?? `${boot.bundle}/config.json`);
     // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
     // survives pivot_root, and reopen it through /proc/self/fd later (runc).
     const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
-    const plan = setupContainer(linuxSyscalls, spec, boot);
+    const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
     if (fifoFd >= 0) {
       if (syncFd >= 0) sendToRuntime(syncFd, { type: "created" });
       // Blocks until `tinyo start` opens the FIFO for reading.

@@ -7,8 +7,8 @@
  */
 
 import type { Mount } from "./spec.ts";
-import { MS, type Syscalls } from "./syscalls.ts";
-import { ensureMountTarget } from "./securejoin.ts";
+import { fsCalls, isErrno, MOUNT_ATTR, MS, S_IF, type Syscalls } from "./syscalls.ts";
+import { fdPath, fileType, mountTargetInRoot, openInRoot } from "./inroot.ts";
 import { ConfigError } from "./errors.ts";
 
 interface OptionEffect {
@@ -83,16 +83,41 @@ export function parseMountOptions(options: readonly string[] = []): ParsedMountO
   return { flags, propagation, data: data.join(","), bind: (flags & MS.BIND) !== 0 };
 }
 
-/** Flags that a read-only/nosuid/... remount of a bind mount must carry. */
-const REMOUNT_FLAGS = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME |
-  MS.RELATIME | MS.STRICTATIME;
+/** `MS_*` flags of a bind mount that become `MOUNT_ATTR_*` bits (mount_setattr(2)). */
+const BIND_ATTRS: readonly [number, number][] = [
+  [MS.RDONLY, MOUNT_ATTR.RDONLY],
+  [MS.NOSUID, MOUNT_ATTR.NOSUID],
+  [MS.NODEV, MOUNT_ATTR.NODEV],
+  [MS.NOEXEC, MOUNT_ATTR.NOEXEC],
+];
+
+/** The mount_setattr bits for a bind mount's flags. */
+export function bindAttrs(flags: number): number {
+  let attrs = 0;
+  for (const [ms, attr] of BIND_ATTRS) if ((flags & ms) !== 0) attrs |= attr;
+  return attrs;
+}
+
+/** Runs `fn` with an O_PATH descriptor, closed afterwards. */
+function withFd<T>(fd: number, fn: (fd: number) => T): T {
+  try {
+    return fn(fd);
+  } finally {
+    fsCalls.close(fd);
+  }
+}
 
 /**
- * Mounts one spec mount under `rootfs`. The destination is resolved inside
- * the rootfs (symlinks cannot lead out of it) and created when missing; a
- * bind mount of a file gets a file as its target.
+ * Mounts one spec mount in the root behind `rootFd`. The destination is
+ * opened once inside the root (openat2 RESOLVE_IN_ROOT|NO_MAGICLINKS,
+ * created when missing; a bind mount of a file gets a file to land on) and
+ * the mount goes onto that descriptor, so a symlink swapped into the path
+ * meanwhile changes nothing. procfs and sysfs refuse a destination that goes
+ * through any symlink. A bind mount's flags (ro, nosuid, ...) are applied
+ * with mount_setattr(2), recursively for rbind: a `:ro` volume is read-only
+ * all the way down, submounts included.
  */
-export function applyMount(sys: Syscalls, rootfs: string, m: Mount): string {
+export function applyMount(sys: Syscalls, rootFd: number, m: Mount): void {
   const opts = parseMountOptions(m.options);
   const type = m.type ?? (opts.bind ? "bind" : "");
   const bind = opts.bind || type === "bind";
@@ -113,45 +138,67 @@ export function applyMount(sys: Syscalls, rootfs: string, m: Mount): string {
       );
     }
     sourceIsFile = !info.isDirectory;
+  } else if (type === "") {
+    throw new ConfigError(`Cannot mount on "${m.destination}": the mount has no type`);
   }
-  const target = ensureMountTarget(rootfs, m.destination, sourceIsFile);
-  if (bind) {
-    sys.mount(m.source ?? "", target, { flags: MS.BIND | (opts.flags & MS.REC) });
-    // A bind mount ignores most flags on creation; they need a remount.
-    const extra = opts.flags & REMOUNT_FLAGS;
-    if (extra !== 0) sys.mount("", target, { flags: MS.BIND | MS.REMOUNT | extra });
-  } else {
-    if (type === "") throw new ConfigError(`Cannot mount on "${m.destination}": the mount has no type`);
-    sys.mount(m.source ?? type, target, { fstype: type, flags: opts.flags, data: opts.data });
+  const special = type === "proc" || type === "sysfs";
+  const target = (): number =>
+    mountTargetInRoot(rootFd, m.destination, { file: sourceIsFile, noSymlinks: special });
+  withFd(target(), (fd) => {
+    if (bind) sys.mount(m.source ?? "", fdPath(fd), { flags: MS.BIND | (opts.flags & MS.REC) });
+    else sys.mount(m.source ?? type, fdPath(fd), { fstype: type, flags: opts.flags, data: opts.data });
+  });
+  // The descriptor above is the directory under the new mount: opening the
+  // destination again gives the mount itself.
+  const attrs = bind ? bindAttrs(opts.flags) : 0;
+  if (attrs !== 0) withFd(target(), (fd) => sys.mountSetattr(fd, attrs, 0, (opts.flags & MS.REC) !== 0));
+  if (opts.propagation !== 0) {
+    withFd(target(), (fd) => sys.mount("", fdPath(fd), { flags: opts.propagation }));
   }
-  if (opts.propagation !== 0) sys.mount("", target, { flags: opts.propagation });
-  return target;
+}
+
+/** Opens an existing path in the root, or undefined when it does not exist (anything else throws). */
+function openExisting(rootFd: number, path: string): number | undefined {
+  try {
+    return openInRoot(rootFd, path);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined;
+    throw err;
+  }
 }
 
 /**
  * Hides `path` (masked paths): /dev/null over a file, an empty read-only
- * tmpfs over a directory. Missing paths are skipped. Runs after pivot_root.
+ * tmpfs over a directory. A path that does not exist is skipped; any other
+ * failure is an error (a mask that silently did not happen is a hole).
+ * Runs after pivot_root, with `rootFd` the container's "/".
  */
-export function maskPath(sys: Syscalls, path: string): void {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch {
-    return;
-  }
-  if (info.isDirectory) sys.mount("tmpfs", path, { fstype: "tmpfs", flags: MS.RDONLY, data: "size=0k" });
-  else sys.mount("/dev/null", path, { flags: MS.BIND });
+export function maskPath(sys: Syscalls, rootFd: number, path: string): void {
+  const fd = openExisting(rootFd, path);
+  if (fd === undefined) return;
+  withFd(fd, (fd) => {
+    if (fileType(fd) === S_IF.DIR) {
+      sys.mount("tmpfs", fdPath(fd), { fstype: "tmpfs", flags: MS.RDONLY, data: "size=0k" });
+    } else sys.mount("/dev/null", fdPath(fd), { flags: MS.BIND });
+  });
 }
 
-/** Makes `path` read-only (bind it on itself, then remount). Missing paths are skipped. */
-export function readonlyPath(sys: Syscalls, path: string): void {
-  try {
-    Deno.statSync(path);
-  } catch {
-    return;
-  }
-  sys.mount(path, path, { flags: MS.BIND | MS.REC });
-  sys.mount(path, path, { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC });
+/**
+ * Makes `path` read-only, with whatever is mounted below it: bound onto
+ * itself, then MOUNT_ATTR_RDONLY|NOSUID|NODEV|NOEXEC on the whole tree. A
+ * path that does not exist is skipped; any other failure is an error.
+ */
+export function readonlyPath(sys: Syscalls, rootFd: number, path: string): void {
+  const fd = openExisting(rootFd, path);
+  if (fd === undefined) return;
+  withFd(fd, (fd) => sys.mount(fdPath(fd), fdPath(fd), { flags: MS.BIND | MS.REC }));
+  withFd(openInRoot(rootFd, path), (fd) =>
+    sys.mountSetattr(
+      fd,
+      MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV | MOUNT_ATTR.NOEXEC,
+      0,
+      true,
+    ));
 }
 
 /** Escapes a path for an overlayfs option string (`,` `:` and `\` are special). */

@@ -23,9 +23,11 @@ export function processStartTime(pid: number): number | undefined {
   return Number.isFinite(start) ? start : undefined;
 }
 
-/** True when `pid` runs and is the same process that started at `startTime`. */
+/**
+ * True when `pid` runs and is the same process that started at `startTime`.
+ * Without a start time nothing is proven: false (a reused pid would match).
+ */
 export function isAlive(pid: number, startTime: number | undefined): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const now = processStartTime(pid);
-  return now !== undefined && (startTime === undefined || now === startTime);
+  if (!Number.isInteger(pid) || pid <= 0 || startTime === undefined) return false;
+  return processStartTime(pid) === startTime;
 }

@@ -13,6 +13,7 @@ import { loadSeccompProfile, resolveProfile } from "./seccomp/compile.ts";
 import { DEFAULT_SECCOMP_PROFILE } from "./seccomp/default.ts";
 import type { ResolvedUser } from "./users.ts";
 import type { CgroupResources } from "./cgroups/mod.ts";
+import { ALLOW_ALL_DEVICES, DEFAULT_DEVICE_RULES } from "./cgroups/devices.ts";
 
 /** A `-v HOST:CTR[:ro]` volume. */
 export interface Volume {
@@ -343,7 +344,16 @@ export function buildRunSpec(
       namespaces,
       rootfsPropagation: "rprivate",
       cgroupsPath: `tinyo/${ctx.id}`,
-      resources: ociResources(opts.resources ?? {}),
+      resources: {
+        ...ociResources(opts.resources ?? {}),
+        // Every device denied but the safe ones (everything with --privileged, as docker).
+        devices: (privileged ? ALLOW_ALL_DEVICES : DEFAULT_DEVICE_RULES).map((r) => ({ ...r })),
+      },
+      // ping without CAP_NET_RAW: ICMP datagram sockets for every group, in
+      // the container's own network namespace only (podman does the same).
+      ...(opts.network === "none" && joins.network === undefined
+        ? { sysctl: { "net.ipv4.ping_group_range": "0 2147483647" } }
+        : {}),
       ...(privileged ? {} : { maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }),
       ...(seccomp ? { seccomp } : {}),
     },

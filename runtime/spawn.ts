@@ -13,20 +13,36 @@
  * - Between the unshare and the setns the thread must not create threads (the
  *   kernel refuses CLONE_THREAD there and Deno would panic): only the async
  *   spawn runs in that window.
+ * - A new container's mount namespace is made here too, in the same window:
+ *   unshare(CLONE_NEWNS) next to CLONE_NEWPID, spawn, setns back (and back
+ *   into the saved working directory). The init then starts with all of its
+ *   threads in the new mount namespace and sharing one root and working
+ *   directory, so pivot_root moves every one of them: no Deno thread keeps
+ *   the host's root for a container process to reach through
+ *   /proc/PID/task/TID/root. (An unshare on the init's main thread would move
+ *   that thread alone.)
  * - The init gets the write end of the sync pipe (runtime/channel.ts) as an
- *   inherited file descriptor; the runtime keeps the read end.
+ *   inherited file descriptor; the runtime keeps the read end. Descriptors
+ *   listed in `inherit` are passed on too (pidfds of containers to join).
  *
  * @module
  */
 
-import { CLONE, O, processCalls } from "./syscalls.ts";
+import { CLONE, fsCalls, O, processCalls } from "./syscalls.ts";
 
 /** How to spawn the init. */
 export interface SpawnInitOptions {
   /** JSON for TINYO_INIT (the `InitBootstrap`). */
   bootstrap: string;
-  /** Create a new PID namespace (true), join one at this path, or stay in the runtime's (false). */
-  pidNamespace: boolean | string;
+  /**
+   * Create a new PID namespace (true), join the one of a process (a pidfd the
+   * caller checked), or stay in the runtime's (false).
+   */
+  pidNamespace: boolean | { pidfd: number };
+  /** Create the container's mount namespace around the spawn (see above). */
+  newMountNamespace?: boolean;
+  /** Descriptors (close-on-exec, owned by the caller) to pass to the init; their copies' numbers are returned. */
+  inherit?: number[];
   /** cgroup.procs files to move the init into as soon as it exists. */
   cgroupProcs?: string[];
   /** stdio of the init, and so of the container's command. */
@@ -40,6 +56,9 @@ export interface SpawnedInit {
   /** Read end of the sync pipe (close it through `waitForInit`). */
   syncFd: number;
 }
+
+/** The numbers the init will see for descriptors passed with `inherit`, in order. */
+export type InheritedFds = number[];
 
 /** The command line that re-executes tinyo in init mode. */
 export function initCommand(): { path: string; args: string[] } {
@@ -60,35 +79,48 @@ function initEnv(bootstrap: string, syncFd: number): Record<string, string> {
 }
 
 /**
- * Spawns the init. On return the runtime is back in its own PID namespace.
+ * Spawns the init. On return the runtime is back in its own PID and mount
+ * namespaces and working directory.
+ *
+ * @param bootstrap Builds TINYO_INIT once the numbers of the inherited
+ *   descriptors are known.
  */
-export function spawnInit(options: SpawnInitOptions): SpawnedInit {
+export function spawnInit(
+  options: Omit<SpawnInitOptions, "bootstrap"> & { bootstrap: string | ((fds: InheritedFds) => string) },
+): SpawnedInit {
   const [readFd, writeFd] = processCalls.pipe2(O.CLOEXEC);
-  // dup() clears close-on-exec on the copy: the only fd the init inherits.
+  // dup() clears close-on-exec on the copy: the init inherits exactly these.
   const inheritFd = processCalls.dup(writeFd);
   processCalls.close(writeFd);
+  const passed = (options.inherit ?? []).map((fd) => processCalls.dup(fd));
+  const bootstrap = typeof options.bootstrap === "string" ? options.bootstrap : options.bootstrap(passed);
   const { path, args } = initCommand();
   const stdio = options.stdio ?? { stdin: "inherit", stdout: "inherit", stderr: "inherit" };
   const command = new Deno.Command(path, {
     args,
-    env: initEnv(options.bootstrap, inheritFd),
+    env: initEnv(bootstrap, inheritFd),
     clearEnv: true,
     ...stdio,
   });
   let hostPidNs = -1;
+  let hostMntNs = -1;
+  let cwdFd = -1;
+  let unshared = false;
   let child: Deno.ChildProcess;
   try {
     if (options.pidNamespace !== false) {
       hostPidNs = processCalls.open("/proc/self/ns/pid", O.RDONLY | O.CLOEXEC);
-      if (options.pidNamespace === true) processCalls.unshare(CLONE.NEWPID);
-      else {
-        const target = processCalls.open(options.pidNamespace, O.RDONLY | O.CLOEXEC);
-        try {
-          processCalls.setns(target, CLONE.NEWPID, options.pidNamespace);
-        } finally {
-          processCalls.close(target);
-        }
-      }
+    }
+    if (options.newMountNamespace) {
+      hostMntNs = processCalls.open("/proc/self/ns/mnt", O.RDONLY | O.CLOEXEC);
+      cwdFd = processCalls.open(".", O.PATH | O.DIRECTORY | O.CLOEXEC);
+    }
+    const flags = (options.pidNamespace === true ? CLONE.NEWPID : 0) |
+      (options.newMountNamespace ? CLONE.NEWNS : 0);
+    if (flags !== 0) processCalls.unshare(flags);
+    unshared = true;
+    if (typeof options.pidNamespace === "object") {
+      processCalls.setns(options.pidNamespace.pidfd, CLONE.NEWPID, "the container's PID namespace");
     }
     // Nothing but the spawn between the unshare and the setns below.
     child = command.spawn();
@@ -100,7 +132,18 @@ export function spawnInit(options: SpawnInitOptions): SpawnedInit {
       processCalls.setns(hostPidNs, CLONE.NEWPID, "/proc/self/ns/pid");
       processCalls.close(hostPidNs);
     }
+    if (hostMntNs >= 0 && unshared) {
+      // The unshare gave this thread its own root and working directory;
+      // joining our mount namespace again resets both to its root: restore
+      // the working directory.
+      processCalls.setns(hostMntNs, CLONE.NEWNS, "/proc/self/ns/mnt");
+      processCalls.close(hostMntNs);
+      fsCalls.fchdir(cwdFd);
+    }
+    if (hostMntNs >= 0 && !unshared) processCalls.close(hostMntNs);
+    if (cwdFd >= 0) processCalls.close(cwdFd);
     processCalls.close(inheritFd);
+    for (const fd of passed) processCalls.close(fd);
   }
   // Move the init into its cgroup now, in the background, while it starts
   // (see joinCgroup in init.ts, which checks and finishes the job).

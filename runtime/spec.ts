@@ -12,6 +12,7 @@
 
 import { ConfigError } from "./errors.ts";
 import type { SeccompProfile } from "./seccomp/compile.ts";
+import { validateDeviceRules } from "./cgroups/devices.ts";
 
 /** The runtime-spec version tinyo writes and reports. */
 export const OCI_VERSION = "1.2.0";
@@ -221,12 +222,48 @@ function validateLinux(linux: unknown, spec: Record<string, unknown>): void {
       fail("linux.seccomp.syscalls", "must be an array");
     }
   }
+  if (linux.sysctl !== undefined) {
+    validateSysctl(linux.sysctl, seen, linux.namespaces as Namespace[] | undefined);
+  }
+  if (isObject(linux.resources) && linux.resources.devices !== undefined) {
+    linux.resources.devices = validateDeviceRules(linux.resources.devices);
+  }
   const prop = linux.rootfsPropagation;
   if (
     prop !== undefined &&
     !["private", "rprivate", "slave", "rslave", "shared", "rshared"].includes(prop as string)
   ) {
     fail("linux.rootfsPropagation", `unknown propagation ${JSON.stringify(prop)}`);
+  }
+}
+
+/**
+ * Which namespace a sysctl belongs to, by prefix (what the kernel keeps per
+ * namespace); anything else is host-wide and refused, as runc does.
+ */
+const SYSCTL_NAMESPACES: readonly [RegExp, NamespaceType][] = [
+  [/^net\./, "network"],
+  [/^kernel\.(shm(max|all|mni)|shm_rmid_forced|msg(max|mnb|mni)|sem)$/, "ipc"],
+  [/^fs\.mqueue\./, "ipc"],
+  [/^kernel\.(hostname|domainname)$/, "uts"],
+];
+
+function validateSysctl(sysctl: unknown, namespaces: Set<string>, list: Namespace[] | undefined): void {
+  if (!isObject(sysctl)) fail("linux.sysctl", "must be an object");
+  for (const [key, value] of Object.entries(sysctl)) {
+    if (typeof value !== "string") fail(`linux.sysctl["${key}"]`, "must be a string");
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/.test(key)) {
+      fail(`linux.sysctl["${key}"]`, "is not a sysctl name");
+    }
+    const ns = SYSCTL_NAMESPACES.find(([re]) => re.test(key))?.[1];
+    if (ns === undefined) {
+      fail(`linux.sysctl["${key}"]`, "is not namespaced: it would change the host (refused)");
+    }
+    // A joined namespace may be the host's own (e.g. /proc/1/ns/net): only
+    // sysctls of namespaces the container creates are allowed.
+    if (!namespaces.has(ns) || list?.some((n) => n.type === ns && n.path !== undefined)) {
+      fail(`linux.sysctl["${key}"]`, `needs a new ${ns} namespace (linux.namespaces)`);
+    }
   }
 }
 

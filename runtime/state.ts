@@ -21,6 +21,7 @@
 import { isAlive, processStartTime } from "./proc.ts";
 import { OCI_VERSION } from "./spec.ts";
 import { removeCgroupDirs } from "./cgroups/mod.ts";
+import { signalProcess } from "./handle.ts";
 
 /** The directories tinyo uses. */
 export interface Layout {
@@ -93,6 +94,40 @@ export function writeRecord(layout: Layout, record: ContainerRecord): void {
   Deno.renameSync(tmp, path);
 }
 
+/**
+ * Runs `fn` holding the lock that serialises read-modify-write of records
+ * (`<state>/.records.lock`): two tinyo processes updating one record (create
+ * and start, start and cleanup) would otherwise lose each other's fields.
+ */
+export function withRecordsLock<T>(layout: Layout, fn: () => T): T {
+  Deno.mkdirSync(layout.stateDir, { recursive: true, mode: 0o700 });
+  using file = Deno.openSync(`${layout.stateDir}/.records.lock`, { write: true, create: true, mode: 0o600 });
+  file.lockSync(true);
+  try {
+    return fn();
+  } finally {
+    file.unlockSync();
+  }
+}
+
+/**
+ * Changes a record under the records lock: `fn` gets the current one and
+ * returns the new one (undefined: leave it). Returns what was written.
+ */
+export function updateRecord(
+  layout: Layout,
+  id: string,
+  fn: (rec: ContainerRecord) => ContainerRecord | undefined,
+): ContainerRecord | undefined {
+  return withRecordsLock(layout, () => {
+    const rec = readRecord(layout, id);
+    if (rec === undefined) return undefined;
+    const next = fn(rec);
+    if (next !== undefined) writeRecord(layout, next);
+    return next;
+  });
+}
+
 /** Reads a record, or undefined when there is none (or it is unreadable). */
 export function readRecord(layout: Layout, id: string): ContainerRecord | undefined {
   try {
@@ -151,11 +186,51 @@ function listDir(path: string): string[] {
 }
 
 /**
+ * The monitor (conmon) of a container that was never handed to it, if it
+ * still runs: its pid file is in the bundle, and its command line names the
+ * container (`-c ID`), which a reused pid would not.
+ */
+function strayMonitor(bundle: string, id: string): { pid: number; start: number } | undefined {
+  try {
+    const pid = Number(Deno.readTextFileSync(`${bundle}/conmon.pid`).trim());
+    const start = processStartTime(pid);
+    if (!Number.isInteger(pid) || pid <= 0 || start === undefined) return undefined;
+    const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    return cmdline.includes(id) ? { pid, start } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes everything a container whose owner is gone left behind, in the
+ * order that cannot leak: its monitor and processes first (by pidfd, and by
+ * killing whatever is in its cgroups, which also finds an init whose pid was
+ * never recorded), then its cgroups, and only when those are gone its exit
+ * file, directory and record. If a cgroup cannot be removed yet, the record
+ * stays, so the next tinyo command tries again: nothing is ever left without
+ * a record that names it.
+ *
+ * @returns false when something is still there (the record is kept).
+ */
+export function reapContainer(layout: Layout, rec: ContainerRecord): boolean {
+  const monitor = strayMonitor(rec.bundle, rec.id);
+  if (monitor !== undefined) signalProcess(monitor.pid, monitor.start, "SIGKILL");
+  signalProcess(rec.pid, rec.pidStartTime, "SIGKILL");
+  if (removeCgroupDirs(rec.cgroups ?? []).length > 0) return false;
+  removeTree(`${layout.stateDir}/exits/${rec.id}`);
+  removeContainer(layout, rec.id);
+  return true;
+}
+
+/**
  * Cleans what runtimes killed with SIGKILL (or a reboot) left behind:
  * records whose owner is gone (their container died with them through the
- * parent-death signal; any survivor is killed), container directories with
- * no record, and temporary files of dead writers. Live containers of other
- * runtimes are never touched.
+ * parent-death signal; any survivor is killed, through a pidfd checked
+ * against the recorded start time, never by a bare pid), container
+ * directories with no record, exit files and exec configurations of no
+ * live process, and temporary files of dead writers. Live containers of
+ * other runtimes are never touched.
  *
  * @returns The ids of containers removed.
  */
@@ -165,27 +240,20 @@ export function collectGarbage(layout: Layout): string[] {
   for (const name of listDir(layout.stateDir)) {
     const tmp = /^\.(.+)\.(\d+)\.tmp$/.exec(name);
     if (tmp !== null) {
-      if (!isAlive(Number(tmp[2]), undefined)) removeTree(`${layout.stateDir}/${name}`);
+      if (processStartTime(Number(tmp[2])) === undefined) removeTree(`${layout.stateDir}/${name}`);
       continue;
     }
     if (!name.endsWith(".json")) continue;
     const id = name.slice(0, -5);
     const rec = readRecord(layout, id);
-    // Detached containers stay, exited or not, until `tinyo rm`.
-    if (rec?.detached || (rec !== undefined && isAlive(rec.ownerPid, rec.ownerStartTime))) {
+    // Detached containers stay, exited or not, until `tinyo rm`. A record
+    // whose owner is alive (same pid and start time) is someone's container.
+    if (rec === undefined || rec.detached || isAlive(rec.ownerPid, rec.ownerStartTime)) {
       live.add(id);
       continue;
     }
-    if (rec?.pid !== undefined && isAlive(rec.pid, rec.pidStartTime)) {
-      try {
-        Deno.kill(rec.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    if (rec?.cgroups !== undefined) removeCgroupDirs(rec.cgroups);
-    removeContainer(layout, id);
-    removed.push(id);
+    if (reapContainer(layout, rec)) removed.push(id);
+    else live.add(id);
   }
   for (const id of listDir(layout.containersDir)) {
     if (live.has(id) || removed.includes(id)) continue;
@@ -200,6 +268,18 @@ export function collectGarbage(layout: Layout): string[] {
       }
     } catch {
       // Removed meanwhile.
+    }
+  }
+  // Exit files conmon wrote for containers that are gone.
+  for (const id of listDir(`${layout.stateDir}/exits`)) {
+    if (!live.has(id) && readRecord(layout, id) === undefined) removeTree(`${layout.stateDir}/exits/${id}`);
+  }
+  // Exec configurations (exec-PID-*.json) of tinyo exec processes that died.
+  for (const id of live) {
+    const bundle = `${layout.containersDir}/${id}`;
+    for (const file of listDir(bundle)) {
+      const m = /^exec-(\d+)-[0-9a-f]+\.json$/.exec(file);
+      if (m !== null && processStartTime(Number(m[1])) === undefined) removeTree(`${bundle}/${file}`);
     }
   }
   return removed;

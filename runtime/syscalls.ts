@@ -39,9 +39,19 @@ export interface Syscalls {
   unshare(flags: number): void;
   setns(path: string, nstype: number): void;
   mount(source: string, target: string, options?: ffi.MountOptions): void;
+  /** mount_setattr(2) on the mount behind an O_PATH descriptor. */
+  mountSetattr(fd: number, set: number, clear: number, recursive: boolean): void;
   umount2(target: string, flags?: number): void;
   pivotRoot(newRoot: string, putOld: string): void;
   chdir(path: string): void;
+  fchdir(fd: number): void;
+  /**
+   * An O_PATH descriptor of a directory to resolve container paths from.
+   * Only "/" after pivot_root differs in the fake (it stands for the rootfs).
+   */
+  openRoot(path: string): number;
+  /** setns(2) on a descriptor (a namespace file or a pidfd). */
+  setnsFd(fd: number, nstype: number, what: string): void;
   sethostname(name: string): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
   lchown(path: string, uid: number, gid: number): void;
@@ -66,9 +76,13 @@ export const linuxSyscalls: Syscalls = {
     }
   },
   mount: ffi.mount,
+  mountSetattr: ffi.mountSetattr,
   umount2: ffi.umount2,
   pivotRoot: ffi.pivotRoot,
   chdir: ffi.chdir,
+  fchdir: ffi.fchdir,
+  openRoot: (path) => ffi.open(path, ffi.O.PATH | ffi.O.DIRECTORY | ffi.O.CLOEXEC),
+  setnsFd: ffi.setns,
   sethostname: ffi.sethostname,
   mknod: ffi.mknod,
   lchown: ffi.lchown,
@@ -95,6 +109,8 @@ export const processCalls = {
   read: ffi.read,
   writeAll: ffi.writeAll,
   setCloexec: ffi.setCloexec,
+  isCloexec: ffi.isCloexec,
+  prctl: ffi.prctl,
   setns: ffi.setns,
   unshare: ffi.unshare,
   installSeccompFilter: ffi.installSeccompFilter,

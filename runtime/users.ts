@@ -1,14 +1,15 @@
 /**
  * `-u USER[:GROUP]` by name or number, resolved in the container's own
  * /etc/passwd and /etc/group (as docker does), with supplementary groups.
- * Reads files under the rootfs through `secureJoin`, so hostile symlinks in
- * the image cannot point at the host's files.
+ * The files are read inside the root by the kernel (runtime/inroot.ts): a
+ * symlink cannot point at the host's files, a FIFO cannot hang tinyo, and
+ * /dev/zero cannot exhaust its memory.
  *
  * @module
  */
 
 import { ConfigError } from "./errors.ts";
-import { secureJoin } from "./securejoin.ts";
+import { ContainerFileError, readFileInRoot } from "./inroot.ts";
 
 /** A resolved identity. */
 export interface ResolvedUser {
@@ -19,32 +20,36 @@ export interface ResolvedUser {
   home: string;
 }
 
-function readLines(rootfs: string, path: string): string[][] {
+/** The lines of a small file inside the root; none when it is missing. */
+function readLines(rootFd: number, path: string): string[][] {
+  let text: string | undefined;
   try {
-    return Deno.readTextFileSync(secureJoin(rootfs, path)).split("\n").filter((l) =>
-      l !== "" && !l.startsWith("#")
-    )
-      .map((l) => l.split(":"));
-  } catch {
-    return [];
+    text = readFileInRoot(rootFd, path, 4 * 1024 * 1024);
+  } catch (err) {
+    throw new ContainerFileError(
+      `Cannot resolve the user: the container's ${path}: ${
+        (err as Error).message.replace(/^Cannot read "[^"]*": /, "")
+      }`,
+    );
   }
+  return (text ?? "").split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => l.split(":"));
 }
 
 const NUMBER = /^\d+$/;
 
 /**
  * Resolves `spec` (`user`, `uid`, `user:group`, `uid:gid`, ...) against the
- * rootfs. A numeric user that /etc/passwd does not list is allowed (gid
+ * root behind `rootFd`. A numeric user that /etc/passwd does not list is allowed (gid
  * defaults to the uid's passwd entry, else 0); a name that it does not list
  * is an error, as in docker.
  */
-export function resolveUser(rootfs: string, spec: string): ResolvedUser {
+export function resolveUser(rootFd: number, spec: string): ResolvedUser {
   const [userPart, groupPart, ...rest] = spec.split(":");
   if (userPart === undefined || userPart === "" || rest.length > 0 || groupPart === "") {
     throw new ConfigError(`Invalid user "${spec}": expected USER[:GROUP] (names or numbers)`);
   }
-  const passwd = readLines(rootfs, "/etc/passwd");
-  const groups = readLines(rootfs, "/etc/group");
+  const passwd = readLines(rootFd, "/etc/passwd");
+  const groups = readLines(rootFd, "/etc/group");
   const entry = NUMBER.test(userPart)
     ? passwd.find((p) => p[2] === userPart)
     : passwd.find((p) => p[0] === userPart);

@@ -5,7 +5,13 @@
  * - cgroup v2 (unified; every modern distribution): /sys/fs/cgroup/tinyo/<id>,
  *   controllers enabled in cgroup.subtree_control along the path;
  * - cgroup v1 (one hierarchy per controller, as on hybrid hosts):
- *   /sys/fs/cgroup/<controller>/tinyo/<id> for memory, cpu, cpuacct, pids.
+ *   /sys/fs/cgroup/<controller>/tinyo/<id> for memory, cpu, cpuacct, pids,
+ *   devices and freezer.
+ *
+ * Device access (runtime/cgroups/devices.ts) is part of creating the cgroup,
+ * before any process joins it: the `devices` controller's lists on v1, an
+ * eBPF program attached to the cgroup on v2. A layout without device control
+ * cannot run a container (unless every device is allowed anyway).
  *
  * The layout is detected at run time from /proc/self/mountinfo: a cgroup2
  * mount at the cgroup root means v2; otherwise the v1 controllers found are
@@ -20,6 +26,7 @@
  */
 
 import { TinyoError } from "../errors.ts";
+import { attachDeviceFilter, type DeviceRule, v1DeviceWrites } from "./devices.ts";
 
 /** The limits tinyo sets (OCI linux.resources, flattened). */
 export interface CgroupResources {
@@ -46,20 +53,25 @@ export interface CgroupManager {
   readonly version: 1 | 2;
   /** The container's cgroup directories (one for v2; one per controller for v1). */
   readonly dirs: string[];
-  /** Creates the cgroup and writes the limits; on failure removes what it made. */
-  create(resources: CgroupResources): void;
+  /**
+   * Creates the cgroup, installs the device rules and writes the limits; on
+   * failure removes what it made.
+   */
+  create(resources: CgroupResources, devices: readonly DeviceRule[]): void;
+  /** Whether this manager can control device access on this host. */
+  readonly deviceControl: boolean;
   /** The cgroup.procs files a process writes "0" into to join. */
   procsFiles(): string[];
   /** How many times the kernel's OOM killer killed a process in the cgroup. */
   oomKills(): number;
   /** CPU time used by the cgroup so far, in microseconds. */
   cpuUsageUsec(): number;
-  /** Removes the cgroup (its processes must be gone). */
+  /** Kills every process in the cgroup and removes it. */
   destroy(): void;
 }
 
 /** Controllers tinyo uses on v1. */
-export const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids"] as const;
+export const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer"] as const;
 
 /**
  * Detects the layout from mountinfo text (from /proc/self/mountinfo).
@@ -147,10 +159,21 @@ export class Cgroup2Manager implements CgroupManager {
   readonly dirs: string[];
   readonly #root: string;
   readonly #parent: string;
+  readonly #installDevices: (dir: string, rules: readonly DeviceRule[]) => void;
 
-  constructor(root: string, id: string, parent = "tinyo") {
+  /**
+   * @param installDevices How the device rules reach the cgroup (an eBPF
+   *   program; tests on a fake tree record the call instead).
+   */
+  constructor(
+    root: string,
+    id: string,
+    parent = "tinyo",
+    installDevices: (dir: string, rules: readonly DeviceRule[]) => void = attachDeviceFilter,
+  ) {
     this.#root = root;
     this.#parent = parent;
+    this.#installDevices = installDevices;
     this.dirs = [`${root}/${parent}/${id}`];
   }
 
@@ -165,7 +188,9 @@ export class Cgroup2Manager implements CgroupManager {
     if (enable.length > 0) write(`${dir}/cgroup.subtree_control`, enable.map((c) => `+${c}`).join(" "));
   }
 
-  create(r: CgroupResources): void {
+  readonly deviceControl = true;
+
+  create(r: CgroupResources, devices: readonly DeviceRule[]): void {
     const dir = this.dirs[0]!;
     const made: string[] = [];
     try {
@@ -175,6 +200,8 @@ export class Cgroup2Manager implements CgroupManager {
       this.#enable(`${this.#root}/${this.#parent}`, wanted);
       Deno.mkdirSync(dir);
       made.push(dir);
+      // Before anything can join: the filter applies from the first process on.
+      this.#installDevices(dir, devices);
       if (r.memory !== undefined) write(`${dir}/memory.max`, String(r.memory));
       if (r.memorySwap !== undefined) {
         write(
@@ -205,14 +232,7 @@ export class Cgroup2Manager implements CgroupManager {
   }
 
   destroy(): void {
-    const dir = this.dirs[0]!;
-    try {
-      // Kill anything left (cgroup.kill, kernel 5.14+); the PID namespace normally did.
-      Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
-    } catch {
-      // Gone, or an older kernel.
-    }
-    removeDir(dir);
+    removeCgroupDirs(this.dirs, true);
   }
 }
 
@@ -227,13 +247,21 @@ export class Cgroup1Manager implements CgroupManager {
     this.dirs = [...new Set(Object.values(this.#by))];
   }
 
-  create(r: CgroupResources): void {
+  get deviceControl(): boolean {
+    return this.#by.devices !== undefined;
+  }
+
+  create(r: CgroupResources, devices: readonly DeviceRule[]): void {
     const made: string[] = [];
     try {
       for (const dir of this.dirs) {
         mkdirOwn(dir.slice(0, dir.lastIndexOf("/")), []);
         Deno.mkdirSync(dir);
         made.push(dir);
+      }
+      // Deny everything, then the rules in order (before anything joins).
+      if (this.#by.devices !== undefined) {
+        for (const w of v1DeviceWrites(devices)) write(`${this.#by.devices}/${w.file}`, w.line);
       }
       const mem = this.#by.memory;
       if (r.memory !== undefined) {
@@ -293,7 +321,7 @@ export class Cgroup1Manager implements CgroupManager {
   }
 
   destroy(): void {
-    for (const dir of this.dirs) removeDir(dir);
+    removeCgroupDirs(this.dirs, true);
   }
 }
 
@@ -309,18 +337,80 @@ export function hostLayout(): CgroupLayout | undefined {
   return detectLayout(Deno.readTextFileSync("/proc/self/mountinfo"));
 }
 
-/** Removes leftover cgroup directories (of a container whose runtime died). */
-export function removeCgroupDirs(dirs: readonly string[]): void {
+/** The pids listed in a cgroup directory's cgroup.procs (empty when it is gone). */
+function procsOf(dir: string): number[] {
+  try {
+    return Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n").filter((l) => l !== "").map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Kills every process in the cgroup directories `dirs`: cgroup.kill where the
+ * kernel has it (v2, 5.14+); otherwise the v1 freezer holds them still (no
+ * fork, no exit, so no pid can be reused) while each is sent SIGKILL, then
+ * lets them die. Waits (up to about a second) until the cgroups are empty.
+ */
+export function killCgroupProcesses(dirs: readonly string[]): void {
+  const freezer = dirs.find((d) => /\/freezer\//.test(d));
+  let killedByKernel = false;
   for (const dir of dirs) {
     try {
       Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
+      killedByKernel = true;
     } catch {
-      // v1 or gone.
-    }
-    try {
-      removeDir(dir);
-    } catch {
-      // Still busy: the next tinyo command tries again.
+      // v1, or gone.
     }
   }
+  if (!killedByKernel) {
+    const all = [...new Set(dirs.flatMap(procsOf))];
+    if (all.length > 0) {
+      let frozen = false;
+      try {
+        if (freezer !== undefined) {
+          Deno.writeTextFileSync(`${freezer}/freezer.state`, "FROZEN");
+          frozen = true;
+        }
+        for (const pid of [...new Set(dirs.flatMap(procsOf))]) {
+          try {
+            // Frozen members of our own cgroup: these pids are theirs.
+            Deno.kill(pid, "SIGKILL");
+          } catch {
+            // Gone already.
+          }
+        }
+      } finally {
+        if (frozen) {
+          try {
+            Deno.writeTextFileSync(`${freezer}/freezer.state`, "THAWED");
+          } catch {
+            // Gone.
+          }
+        }
+      }
+    }
+  }
+  for (let i = 0; i < 100 && dirs.some((d) => procsOf(d).length > 0); i++) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
+/**
+ * Removes a container's cgroup directories, killing whatever still runs in
+ * them first. Returns the directories that could not be removed (still
+ * busy); with `strict`, throws instead.
+ */
+export function removeCgroupDirs(dirs: readonly string[], strict = false): string[] {
+  killCgroupProcesses(dirs);
+  const left: string[] = [];
+  for (const dir of dirs) {
+    try {
+      removeDir(dir);
+    } catch (err) {
+      if (strict) throw err;
+      left.push(dir);
+    }
+  }
+  return left;
 }

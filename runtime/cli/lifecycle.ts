@@ -15,10 +15,12 @@ import {
   killAndRemove,
   startContainer,
   statusOf,
+  waitForExitCommand,
 } from "../detached.ts";
 import { ago } from "./images.ts";
 import { loadSpec } from "../spec.ts";
 import { type SignalName, SIGNALS } from "../syscalls.ts";
+import { signalProcess } from "../handle.ts";
 
 function say(text: string): void {
   // deno-lint-ignore no-console
@@ -219,7 +221,9 @@ export function killCommand(layout: Layout, argv: readonly string[]): number {
   for (const ref of p.rest) {
     const rec = findContainer(layout, ref);
     requireRunning(layout, rec, "kill");
-    Deno.kill(rec.pid!, sig);
+    if (!signalProcess(rec.pid, rec.pidStartTime, sig)) {
+      throw new TinyoError(`Cannot kill container "${ref}": it is not running`);
+    }
     say(ref);
   }
   return 0;
@@ -245,17 +249,9 @@ export async function stopCommand(layout: Layout, argv: readonly string[]): Prom
       say(ref);
       continue;
     }
-    try {
-      Deno.kill(rec.pid!, "SIGTERM");
-    } catch {
-      // Ended meanwhile.
-    }
+    signalProcess(rec.pid, rec.pidStartTime, "SIGTERM");
     if (await waitStopped(layout, rec, grace * 1000) === undefined) {
-      try {
-        Deno.kill(rec.pid!, "SIGKILL");
-      } catch {
-        // Ended meanwhile.
-      }
+      signalProcess(rec.pid, rec.pidStartTime, "SIGKILL");
       await waitStopped(layout, rec, 10_000);
     }
     say(ref);
@@ -282,13 +278,10 @@ export async function rmCommand(layout: Layout, argv: readonly string[]): Promis
             `Cannot remove container "${ref}": it is ${status} (stop it first, or use rm -f)`,
           );
         }
-        try {
-          Deno.kill(rec.pid!, "SIGKILL");
-        } catch {
-          // Ended meanwhile.
-        }
+        signalProcess(rec.pid, rec.pidStartTime, "SIGKILL");
         await waitStopped(layout, rec, 10_000);
       }
+      if (rec.detached) await waitForExitCommand(rec.id);
       killAndRemove(layout, readRecord(layout, rec.id) ?? rec);
       say(ref);
     } catch (err) {

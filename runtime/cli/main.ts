@@ -6,7 +6,7 @@
 
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { UsageError } from "../errors.ts";
-import { resolveLayout } from "../state.ts";
+import { collectGarbage, resolveLayout } from "../state.ts";
 import { runCommand } from "./run.ts";
 import { unpackCommand } from "./unpack.ts";
 import { execCommand } from "./exec.ts";
@@ -23,6 +23,9 @@ import {
   waitCommand,
 } from "./lifecycle.ts";
 import { imagesCommand, importCommand, pullCommand, rmiCommand } from "./images.ts";
+
+/** Verbs that do not collect garbage first: no state, or conmon's own calls. */
+const GC_FREE_VERBS = new Set(["unpack", "version", "create", "start", "cleanup"]);
 
 /** tinyo's version. */
 export const VERSION = "0.1.0";
@@ -80,6 +83,10 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     return verb === undefined && !p.flags.has("help") ? 125 : 0;
   }
   const layout = resolveLayout(p.values.get("root")?.at(-1) ?? Deno.env.get("TINYO_ROOT"));
+  // Every command first finishes what killed runtimes left behind, so that
+  // one more tinyo command of any kind leaves the host clean (conmon's own
+  // calls excepted: they act on one container and must not wait on others).
+  if (Deno.uid() === 0 && !GC_FREE_VERBS.has(verb)) collectGarbage(layout);
   switch (verb) {
     case "run":
       return await runCommand(layout, rest);

@@ -7,12 +7,25 @@
 import type { MountOptions, Syscalls } from "../../runtime/syscalls.ts";
 import { SyscallError } from "../../runtime/syscalls.ts";
 import { errnoNumber } from "../../ffi/errno.ts";
+import { O, open } from "../../ffi/mod.ts";
 
 /** One recorded call. */
 export type Call =
   | { op: "unshare"; flags: number }
   | { op: "setns"; path: string; nstype: number }
-  | { op: "mount"; source: string; target: string; fstype?: string; flags: number; data?: string }
+  | {
+    op: "mount";
+    source: string;
+    target: string;
+    fstype?: string;
+    flags: number;
+    data?: string;
+    /** Set when the target was a descriptor (/proc/self/fd/N): target is then what it pointed at. */
+    viaFd?: true;
+  }
+  | { op: "mountSetattr"; target: string; set: number; clear: number; recursive: boolean }
+  | { op: "fchdir"; path: string }
+  | { op: "setnsFd"; what: string; nstype: number }
   | { op: "umount2"; target: string; flags: number }
   | { op: "pivotRoot"; newRoot: string; putOld: string }
   | { op: "chdir"; path: string }
@@ -32,6 +45,16 @@ interface Failure {
   code: string;
   times: number;
   when?: (call: Call) => boolean;
+}
+
+/**
+ * What a `/proc/self/fd/N[/name]` path refers to (the real layer mounts on
+ * descriptors opened inside the rootfs), or undefined for other paths.
+ */
+function resolveFdPath(path: string): string | undefined {
+  const m = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(path);
+  if (m === null) return undefined;
+  return Deno.readLinkSync(`/proc/self/fd/${m[1]}`) + (m[2] ?? "");
 }
 
 /** The fake. `calls` is the log; `failOn` injects errors. */
@@ -77,32 +100,60 @@ export class FakeSyscalls implements Syscalls {
     this.#record({ op: "setns", path, nstype }, path);
   }
   mount(source: string, target: string, options: MountOptions = {}): void {
+    const resolved = resolveFdPath(target);
     this.#record({
       op: "mount",
-      source,
-      target,
+      source: resolveFdPath(source) ?? source,
+      target: resolved ?? target,
       flags: options.flags ?? 0,
       ...(options.fstype !== undefined ? { fstype: options.fstype } : {}),
       ...(options.data !== undefined && options.data !== "" ? { data: options.data } : {}),
+      ...(resolved !== undefined ? { viaFd: true as const } : {}),
     }, source);
+  }
+  mountSetattr(fd: number, set: number, clear: number, recursive: boolean): void {
+    this.#record({
+      op: "mountSetattr",
+      target: Deno.readLinkSync(`/proc/self/fd/${fd}`),
+      set,
+      clear,
+      recursive,
+    });
+  }
+  /** The directory a recorded pivot_root made the root ("." after chdir). */
+  #root: string | undefined;
+  #cwd = "/";
+  openRoot(path: string): number {
+    const real = path === "/" && this.#root !== undefined ? this.#root : path;
+    return open(real, O.PATH | O.DIRECTORY | O.CLOEXEC);
+  }
+  fchdir(fd: number): void {
+    this.#record({ op: "fchdir", path: Deno.readLinkSync(`/proc/self/fd/${fd}`) });
+  }
+  setnsFd(_fd: number, nstype: number, what: string): void {
+    this.#record({ op: "setnsFd", what, nstype }, what);
   }
   umount2(target: string, flags = 0): void {
     this.#record({ op: "umount2", target, flags }, target);
   }
   pivotRoot(newRoot: string, putOld: string): void {
     this.#record({ op: "pivotRoot", newRoot, putOld }, newRoot);
+    if (newRoot === ".") this.#root = this.#cwd;
   }
   chdir(path: string): void {
     this.#record({ op: "chdir", path }, path);
+    if (path.startsWith("/") && this.#root === undefined) this.#cwd = path;
   }
   sethostname(name: string): void {
     this.#record({ op: "sethostname", name }, name);
   }
-  mknod(path: string, mode: number, major: number, minor: number): void {
+  mknod(fdOrPath: string, mode: number, major: number, minor: number): void {
+    const path = resolveFdPath(fdOrPath) ?? fdOrPath;
     this.#record({ op: "mknod", path, mode, major, minor }, path);
     if (this.touchOnMknod) Deno.writeFileSync(path, new Uint8Array());
   }
-  lchown(path: string, uid: number, gid: number): void {
+  lchown(fdOrPath: string, uid: number, gid: number): void {
+    const path = resolveFdPath(fdOrPath) ?? fdOrPath;
     this.#record({ op: "lchown", path, uid, gid }, path);
   }
   linkUp(name: string): void {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Cgroup1Manager, Cgroup2Manager, detectLayout, sharesToWeight } from "../../runtime/cgroups/mod.ts";
+import { DEFAULT_DEVICE_RULES, type DeviceRule } from "../../runtime/cgroups/devices.ts";
 import { parseResources } from "../../runtime/run_spec.ts";
 import { parseSize } from "../../runtime/units.ts";
 
@@ -42,7 +43,8 @@ function fakeV2(): string {
 Deno.test("Cgroup2Manager.create() enables controllers along the path and writes every limit", () => {
   const root = fakeV2();
   try {
-    const m = new Cgroup2Manager(root, "c1");
+    const installed: [string, readonly DeviceRule[]][] = [];
+    const m = new Cgroup2Manager(root, "c1", "tinyo", (dir, rules) => installed.push([dir, rules]));
     // A fake tree does not populate new directories: give tinyo/ its controllers file on creation.
     Deno.mkdirSync(`${root}/tinyo`);
     Deno.writeTextFileSync(`${root}/tinyo/cgroup.controllers`, "cpu memory pids\n");
@@ -53,7 +55,9 @@ Deno.test("Cgroup2Manager.create() enables controllers along the path and writes
       cpuPeriod: 100000,
       cpuShares: 512,
       pidsLimit: 20,
-    });
+    }, DEFAULT_DEVICE_RULES);
+    // The device filter goes onto the container's own cgroup, with its rules.
+    assert.deepEqual(installed, [[`${root}/tinyo/c1`, DEFAULT_DEVICE_RULES]]);
     const read = (p: string): string => Deno.readTextFileSync(`${root}/${p}`);
     assert.equal(read("cgroup.subtree_control"), "+memory +cpu +pids");
     assert.equal(read("tinyo/cgroup.subtree_control"), "+memory +cpu +pids");
@@ -83,7 +87,7 @@ Deno.test("Cgroup2Manager.create() reports the failing write, naming the file an
     }) as typeof Deno.mkdirSync;
     try {
       assert.throws(
-        () => new Cgroup2Manager(root, "c2").create({ memory: 10 * 1024 ** 2 }),
+        () => new Cgroup2Manager(root, "c2", "tinyo", () => {}).create({ memory: 10 * 1024 ** 2 }, []),
         /^TinyoError: Cannot set cgroup limit: write "10485760" to .*\/tinyo\/c2\/memory\.max: No such file or directory/,
       );
     } finally {
@@ -98,7 +102,7 @@ Deno.test("Cgroup1Manager writes each limit in its controller's hierarchy", () =
   const base = Deno.makeTempDirSync({ prefix: "tinyo-fake-cg1-" });
   try {
     const controllers: Record<string, string> = {};
-    for (const c of ["memory", "cpu", "cpuacct", "pids"]) {
+    for (const c of ["memory", "cpu", "cpuacct", "pids", "devices"]) {
       Deno.mkdirSync(`${base}/${c}`);
       controllers[c] = `${base}/${c}`;
     }
@@ -119,7 +123,7 @@ Deno.test("Cgroup1Manager writes each limit in its controller's hierarchy", () =
         cpuQuota: 50000,
         cpuPeriod: 100000,
         pidsLimit: 10,
-      });
+      }, DEFAULT_DEVICE_RULES);
     } finally {
       Deno.mkdirSync = orig;
     }
@@ -129,9 +133,13 @@ Deno.test("Cgroup1Manager writes each limit in its controller's hierarchy", () =
     assert.equal(read("cpu/tinyo/c1/cpu.cfs_period_us"), "100000");
     assert.equal(read("cpu/tinyo/c1/cpu.cfs_quota_us"), "50000");
     assert.equal(read("pids/tinyo/c1/pids.max"), "10");
+    // A fake file keeps only the last write; the real devices.allow keeps a
+    // list. What matters: "a" denied first, then the rules, allow last here.
+    assert.equal(read("devices/tinyo/c1/devices.deny"), "a *:* rwm");
+    assert.equal(read("devices/tinyo/c1/devices.allow"), "c 136:* rwm");
     assert.deepEqual(
       m.procsFiles().sort(),
-      ["cpu", "cpuacct", "memory", "pids"].map((c) => `${base}/${c}/tinyo/c1/cgroup.procs`),
+      ["cpu", "cpuacct", "devices", "memory", "pids"].map((c) => `${base}/${c}/tinyo/c1/cgroup.procs`),
     );
     Deno.writeTextFileSync(
       `${base}/memory/tinyo/c1/memory.oom_control`,

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { FakeSyscalls } from "../helpers/fake_syscalls.ts";
-import { planExec, setupContainer } from "../../runtime/init.ts";
+import { closeLeakedFds, planExec, readLastCap, setupContainer } from "../../runtime/init.ts";
 import { buildRunSpec, type RunOptions } from "../../runtime/run_spec.ts";
 import { type Spec, validateSpec } from "../../runtime/spec.ts";
-import { CLONE, MNT, MS, PR, SyscallError } from "../../runtime/syscalls.ts";
+import { CLONE, MNT, MS, O, PR, processCalls, SyscallError } from "../../runtime/syscalls.ts";
 import { CommandNotFoundError } from "../../runtime/errors.ts";
 
 function makeRootfs(): string {
@@ -81,8 +81,8 @@ Deno.test("setupContainer() runs the steps in order: pdeathsig, namespaces, host
     const lastCap = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap"));
     assert.equal(
       drops.length,
-      lastCap + 1 - 14,
-      "all but the 14 default capabilities leave the bounding set",
+      lastCap + 1 - 11,
+      "all but the 11 default capabilities leave the bounding set",
     );
     assert.ok(!drops.some((c) => c.op === "prctl" && c.arg === 0), "CAP_CHOWN stays");
     assert.deepEqual(tail.slice(drops.length), [
@@ -90,8 +90,8 @@ Deno.test("setupContainer() runs the steps in order: pdeathsig, namespaces, host
       { op: "setgroups", gids: [] },
       { op: "setgid", gid: 100 },
       { op: "setuid", uid: 1000 },
-      // docker's default set is the well-known mask 0xa80425fb.
-      { op: "capset", effective: [0xa80425fb, 0], permitted: [0xa80425fb, 0], inheritable: [0xa80425fb, 0] },
+      // podman's default set (docker's without MKNOD, NET_RAW, AUDIT_WRITE) is the mask 0x800405fb.
+      { op: "capset", effective: [0x800405fb, 0], permitted: [0x800405fb, 0], inheritable: [0x800405fb, 0] },
       { op: "prctl", option: PR.CAP_AMBIENT, arg: PR.CAP_AMBIENT_CLEAR_ALL, arg3: 0 },
       { op: "prctl", option: PR.SET_NO_NEW_PRIVS, arg: 1, arg3: 0 },
     ]);
@@ -144,7 +144,8 @@ Deno.test("setupContainer() remounts the root read-only for --read-only and crea
     );
     assert.ok(ro > sys.calls.findIndex((c) => c.op === "pivotRoot"));
     assert.ok(Deno.statSync(`${rootfs}/app/data`).isDirectory);
-    assert.ok(sys.calls.some((c) => c.op === "chdir" && c.path === "/app/data"));
+    // Entered through a descriptor opened inside the root (fchdir).
+    assert.ok(sys.calls.some((c) => c.op === "fchdir" && c.path === `${rootfs}/app/data`));
   } finally {
     Deno.removeSync(rootfs, { recursive: true });
   }
@@ -181,4 +182,82 @@ Deno.test("planExec() resolves the command in the container's PATH and fails wit
   const sh = planExec(specFor("/x", { command: ["sh", "-c", "x"], env: ["PATH=/bin:/usr/bin"] }));
   assert.equal(sh.path, "/bin/sh");
   assert.deepEqual(sh.argv, ["sh", "-c", "x"]);
+});
+
+Deno.test("setupContainer() leaves the mount namespace to the runtime that made it; joins pidfds first", () => {
+  const rootfs = makeRootfs();
+  const [r, w] = processCalls.pipe2(O.CLOEXEC);
+  try {
+    const sys = new FakeSyscalls();
+    const spec = specFor(rootfs);
+    spec.linux!.namespaces = [
+      { type: "pid" },
+      { type: "network", path: "/proc/42/ns/net" },
+      { type: "ipc", path: "/proc/42/ns/ipc" },
+      { type: "mount" },
+      { type: "uts" },
+    ];
+    // A pidfd stands in for the process whose network and IPC namespaces are joined.
+    const fd = processCalls.dup(r);
+    setupContainer(sys, spec, {
+      bundle: "/b",
+      mountNamespaceCreated: true,
+      joinPidfds: [{ fd, flags: CLONE.NEWNET | CLONE.NEWIPC }],
+    }, { lastCap: 40, syncFd: w });
+    assert.deepEqual(sys.calls.slice(1, 3), [
+      { op: "setnsFd", what: "a container's namespaces", nstype: CLONE.NEWNET | CLONE.NEWIPC },
+      // No path join for what the pidfd joined, and no NEWNS: the init was born in it.
+      { op: "unshare", flags: CLONE.NEWUTS },
+    ]);
+    assert.equal(sys.of("setns").length, 0);
+  } finally {
+    processCalls.close(r);
+    processCalls.close(w);
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("setupContainer() stops when the runtime died before the parent-death signal was set", () => {
+  const rootfs = makeRootfs();
+  const [r, w] = processCalls.pipe2(O.CLOEXEC);
+  try {
+    processCalls.close(r); // the runtime's end: gone
+    const sys = new FakeSyscalls();
+    assert.throws(
+      () => setupContainer(sys, specFor(rootfs), { bundle: "/b" }, { lastCap: 40, syncFd: w }),
+      /runtime that started this container is gone/,
+    );
+    assert.deepEqual(sys.calls.map((c) => c.op), ["prctl"], "nothing after the parent-death signal");
+  } finally {
+    processCalls.close(w);
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("readLastCap() reads the host's value and refuses one it cannot trust", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    assert.equal(readLastCap(), Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap")));
+    for (const bad of ["", "abc", "3", "99", "-1"]) {
+      Deno.writeTextFileSync(`${dir}/cap`, bad);
+      assert.throws(() => readLastCap(`${dir}/cap`), /Cannot trust/);
+    }
+    assert.throws(() => readLastCap(`${dir}/missing`), /Cannot read/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("closeLeakedFds() closes inherited descriptors, keeps close-on-exec ones and those asked for", () => {
+  const [r, w] = processCalls.pipe2(O.CLOEXEC);
+  const leaked = processCalls.dup(r); // dup() clears close-on-exec: what a careless caller passes
+  const kept = processCalls.dup(w);
+  try {
+    closeLeakedFds([kept]);
+    assert.throws(() => processCalls.isCloexec(leaked), /EBADF/, "the leaked descriptor is closed");
+    assert.equal(processCalls.isCloexec(kept), false, "a descriptor to keep stays open");
+    assert.equal(processCalls.isCloexec(r), true, "close-on-exec ones stay");
+  } finally {
+    for (const fd of [r, w, kept]) processCalls.close(fd);
+  }
 });
