@@ -357,7 +357,8 @@ export function killCgroupProcesses(dirs: readonly string[]): void {
   let killedByKernel = false;
   for (const dir of dirs) {
     try {
-      Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1");
+      // create: false — only a real cgroup has this file; never make one.
+      Deno.writeTextFileSync(`${dir}/cgroup.kill`, "1", { create: false });
       killedByKernel = true;
     } catch {
       // v1, or gone.
@@ -369,7 +370,7 @@ export function killCgroupProcesses(dirs: readonly string[]): void {
       let frozen = false;
       try {
         if (freezer !== undefined) {
-          Deno.writeTextFileSync(`${freezer}/freezer.state`, "FROZEN");
+          Deno.writeTextFileSync(`${freezer}/freezer.state`, "FROZEN", { create: false });
           frozen = true;
         }
         for (const pid of [...new Set(dirs.flatMap(procsOf))]) {
@@ -383,7 +384,7 @@ export function killCgroupProcesses(dirs: readonly string[]): void {
       } finally {
         if (frozen) {
           try {
-            Deno.writeTextFileSync(`${freezer}/freezer.state`, "THAWED");
+            Deno.writeTextFileSync(`${freezer}/freezer.state`, "THAWED", { create: false });
           } catch {
             // Gone.
           }

@@ -408,3 +408,28 @@ Deno.test("untar() refuses negative, non-numeric and huge pax sizes and ids", as
     );
   }
 });
+
+Deno.test("untar() accepts a multi-member gzip and refuses one whose CRC is wrong, after the end marker", async () => {
+  const archive = tar([{ name: "a", data: "first half" }, { name: "b", data: "x".repeat(3000) }]);
+  // Two gzip members split mid-archive, as `cat a.gz b.gz` or pigz make.
+  const one = await gzip(archive.slice(0, 700));
+  const two = await gzip(archive.slice(700));
+  const multi = new Uint8Array(one.length + two.length);
+  multi.set(one);
+  multi.set(two, one.length);
+  const dir = await extract(multi);
+  try {
+    assert.equal(Deno.readTextFileSync(`${dir}/a`), "first half");
+    assert.equal(Deno.readTextFileSync(`${dir}/b`), "x".repeat(3000));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+  // The CRC sits in the trailer, after the tar end marker: still checked.
+  const whole = await gzip(archive);
+  const badCrc = whole.slice();
+  badCrc[badCrc.length - 8]! ^= 0x01;
+  await refuses(badCrc, /incorrect data check/);
+  const badLength = whole.slice();
+  badLength[badLength.length - 1]! ^= 0x01;
+  await refuses(badLength, /incorrect length check/);
+});
