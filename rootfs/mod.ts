@@ -38,12 +38,20 @@ export function imageVersion(rootfs: string): string | undefined {
     return undefined;
   }
   try {
-    const fd = openat2(root, "etc/alpine-release", {
-      flags: O.RDONLY | O.NONBLOCK | O.NOCTTY | O.NOFOLLOW | O.CLOEXEC,
+    // A handle that opens nothing first: a device node there must not be
+    // opened by root (a watchdog arms on open); then only a regular file.
+    const handle = openat2(root, "etc/alpine-release", {
+      flags: O.PATH | O.NOFOLLOW | O.CLOEXEC,
       resolve: RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS,
     });
+    let fd: number;
     try {
-      if ((fstat(fd).mode & 0o170000) !== S_IF.REG) return undefined;
+      if ((fstat(handle).mode & 0o170000) !== S_IF.REG) return undefined;
+      fd = open(`/proc/self/fd/${handle}`, O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC);
+    } finally {
+      close(handle);
+    }
+    try {
       const buf = new Uint8Array(64);
       const n = read(fd, buf);
       const text = new TextDecoder().decode(buf.subarray(0, n)).trim();

@@ -92,8 +92,31 @@ async function getText(
     await res.body?.cancel();
     throw new PullError(`Download failed: HTTP ${res.status} ${res.statusText} for ${url}`);
   }
-  return await res.text();
+  // An index is a few kilobytes: a mirror that sends more is not one.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += chunk.length;
+    if (size > MAX_INDEX_BYTES) {
+      throw new PullError(
+        `The mirror sent more than ${MAX_INDEX_BYTES} bytes for ${url}: not a release index`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.length;
+  }
+  return new TextDecoder().decode(all);
 }
+
+/** The most an index or checksum file may be. */
+const MAX_INDEX_BYTES = 1024 * 1024;
+/** The most a minirootfs download may be when the index gives no size (they are about 3.5 MB). */
+const MAX_DOWNLOAD_BYTES = 1024 ** 3;
 
 /** Looks up which file a tag means on the mirror. */
 export async function resolveRelease(
@@ -157,6 +180,8 @@ async function download(
   }
   const length = Number(res.headers.get("content-length") ?? rel.size ?? 0);
   const total = length > 0 ? length : undefined;
+  // Never more than the index said (or a hard cap): a mirror cannot fill the disk.
+  const limit = rel.size > 0 ? rel.size : MAX_DOWNLOAD_BYTES;
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   const file = Deno.openSync(dest, { read: true, write: true, createNew: true, mode: 0o600 });
@@ -168,9 +193,13 @@ async function download(
         let off = 0;
         while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
         done += chunk.length;
+        if (done > limit) {
+          throw new PullError(`Download of ${rel.url} is larger than the ${limit} bytes expected`);
+        }
         options.onProgress?.({ phase: "download", done, ...(total ? { total } : {}), what });
       }
     } catch (err) {
+      if (err instanceof PullError) throw err;
       throw new PullError(
         `Download of ${rel.url} was interrupted after ${done} bytes: ${(err as Error).message}`,
       );

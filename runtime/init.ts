@@ -145,6 +145,9 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
   // 5. The spec's mounts, in order, each destination opened inside the new
   // root (runtime/inroot.ts); /dev gets device nodes when it is a tmpfs.
   const rootFd = sys.openRoot(rootfs);
+  // Descriptors that cross pivot_root: /dev/null for masking, the console.
+  let nullFd = -1;
+  let consoleFd = -1;
   try {
     let devIsTmpfs = false;
     for (const m of spec.mounts ?? []) {
@@ -155,12 +158,20 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
     // With a terminal, its slave appears as /dev/console (runc does the same),
     // so ttyname() and tty(1) find it inside the container.
     if (boot.tty !== undefined) {
-      const fd = mountTargetInRoot(rootFd, "/dev/console", { file: true });
+      const fd = mountTargetInRoot(rootFd, "/dev/console", { file: true, noSymlinks: true });
       try {
         sys.mount(boot.tty, fdPath(fd), { flags: MS.BIND });
       } finally {
         fsCalls.close(fd);
       }
+      // Opened here, through the new mount, and kept: after pivot_root a
+      // name in /dev could be something else by the time it is opened.
+      consoleFd = sys.openDevice(rootFd, "/dev/console", O.RDWR | O.NOCTTY);
+    }
+    // The file masked paths are covered with: our own /dev/null, checked to
+    // be the null device, held by descriptor (CVE-2025-31133's lesson).
+    if ((spec.linux?.maskedPaths ?? []).length > 0) {
+      nullFd = sys.openDevice(rootFd, "/dev/null", O.PATH, [1, 3]);
     }
     // The working directory must exist before the root may turn read-only.
     const cwd = spec.process?.cwd ?? "/";
@@ -171,27 +182,29 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
         cause: err,
       });
     }
+
+    // 6. pivot_root; from here on paths are the container's.
+    pivotInto(sys, rootfs);
+    // The terminal again, as /dev/console, so /proc/self/fd/0 reads that
+    // (the session keeps its controlling terminal: same tty).
+    if (consoleFd >= 0) reattachTerminal(consoleFd);
+    if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
+
+    // 7. Masked and read-only paths, then the read-only root, then the
+    // working directory.
+    const newRoot = sys.openRoot("/");
+    try {
+      for (const p of spec.linux?.maskedPaths ?? []) maskPath(sys, newRoot, p, fdPath(nullFd));
+      for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(sys, newRoot, p);
+      if (spec.root?.readonly) sys.mount("", "/", { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC });
+      enterWorkdir(sys, newRoot, spec.process?.cwd ?? "/");
+    } finally {
+      fsCalls.close(newRoot);
+    }
   } finally {
     fsCalls.close(rootFd);
-  }
-
-  // 6. pivot_root; from here on paths are the container's.
-  pivotInto(sys, rootfs);
-  // Reopen the terminal by its container path, so /proc/self/fd/0 reads
-  // /dev/console (the session keeps its controlling terminal: same tty).
-  if (boot.tty !== undefined) reattachTerminal("/dev/console");
-  if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
-
-  // 7. Masked and read-only paths, then the read-only root, then the
-  // working directory.
-  const newRoot = sys.openRoot("/");
-  try {
-    for (const p of spec.linux?.maskedPaths ?? []) maskPath(sys, newRoot, p);
-    for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(sys, newRoot, p);
-    if (spec.root?.readonly) sys.mount("", "/", { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC });
-    enterWorkdir(sys, newRoot, spec.process?.cwd ?? "/");
-  } finally {
-    fsCalls.close(newRoot);
+    if (nullFd >= 0) fsCalls.close(nullFd);
+    if (consoleFd >= 0) fsCalls.close(consoleFd);
   }
 }
 
@@ -315,7 +328,8 @@ export function setupContainer(
   // 1. If the runtime is SIGKILLed, the kernel kills us, and with PID 1 gone
   // the whole PID namespace (survives execve; see prctl(2)). Not for a
   // created container: `tinyo create` exits and its monitor takes over.
-  if (boot.execFifo === undefined) {
+  const dieWithRuntime = (): void => {
+    if (boot.execFifo !== undefined) return;
     sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
     // The runtime may have died before that took effect (a parent-death
     // signal is not sent retroactively): then the read end of the sync pipe
@@ -325,7 +339,8 @@ export function setupContainer(
         throw new ConfigError("The runtime that started this container is gone");
       }
     }
-  }
+  };
+  dieWithRuntime();
   // Join the container's cgroup before any namespace: the cgroup namespace
   // created next is rooted where the init stands, and limits apply from here.
   for (const procs of boot.cgroupProcs ?? []) joinCgroup(procs);
@@ -383,6 +398,10 @@ export function setupContainer(
   }
   // 8.
   applyIdentity(sys, spec, lastCap);
+  // Changing the uid or gid cleared the parent-death signal (commit_creds):
+  // set it again, and check again that the runtime is there (runc's
+  // pdeath.Restore). A hostile PID 1 may still clear it for itself later.
+  dieWithRuntime();
   return plan;
 }
 

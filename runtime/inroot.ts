@@ -36,13 +36,16 @@ function components(path: string): string[] {
 }
 
 /**
- * Opens `path` inside the root as an O_PATH descriptor; the caller closes it.
+ * Opens `path` inside the root, as an O_PATH descriptor unless `flags` ask
+ * for reading and writing (O_RDWR, O_WRONLY); the caller closes it.
  *
  * @param noSymlinks Refuse symlinks anywhere on the way (for /proc and /sys).
  */
 export function openInRoot(rootFd: number, path: string, flags = 0, noSymlinks = false): number {
+  // O_PATH unless the caller asks to read or write (then flags hold O_RDWR/O_WRONLY).
+  const access = (flags & (O.WRONLY | O.RDWR)) !== 0 ? 0 : O.PATH;
   return fsCalls.openat2(rootFd, components(path).join("/") || ".", {
-    flags: O.PATH | O.CLOEXEC | flags,
+    flags: access | O.CLOEXEC | flags,
     resolve: IN_ROOT | (noSymlinks ? RESOLVE.NO_SYMLINKS : 0),
   });
 }
@@ -186,6 +189,23 @@ export function mountTargetInRoot(
   }
 }
 
+/**
+ * Opens a character device inside the root without following any symlink,
+ * refusing anything else (and, with `rdev`, another device): the container's
+ * own devices are used by descriptor, never looked up again by name.
+ */
+export function openCharInRoot(rootFd: number, path: string, flags: number, rdev?: [number, number]): number {
+  const fd = openInRoot(rootFd, path, O.NOFOLLOW | (flags & ~O.PATH), true);
+  const st = fsCalls.fstat(fd);
+  const major = Number((st.rdev >> 8n) & 0xfffn);
+  const minor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xfff00n));
+  if ((st.mode & 0o170000) !== S_IF.CHR || (rdev !== undefined && (major !== rdev[0] || minor !== rdev[1]))) {
+    fsCalls.close(fd);
+    throw new ConfigError(`Cannot use "${path}" in the container: not the character device it must be`);
+  }
+  return fd;
+}
+
 /** Why a file inside a container cannot be read. */
 export class ContainerFileError extends ConfigError {
   override name = "ContainerFileError";
@@ -201,33 +221,43 @@ export class ContainerFileError extends ConfigError {
  * @throws {ContainerFileError} for anything but a readable regular file.
  */
 export function readFileInRoot(rootFd: number, path: string, maxBytes = 4 * 1024 * 1024): string | undefined {
-  let fd: number;
+  // First a handle that opens nothing (O_PATH): a device node planted there
+  // must not be opened by host root outside any device cgroup (opening a
+  // watchdog arms it); only a regular file is then opened for reading.
+  let handle: number;
   try {
-    fd = fsCalls.openat2(rootFd, components(path).join("/"), {
-      flags: O.RDONLY | O.NONBLOCK | O.NOCTTY | O.NOFOLLOW | O.CLOEXEC,
+    handle = fsCalls.openat2(rootFd, components(path).join("/"), {
+      flags: O.PATH | O.NOFOLLOW | O.CLOEXEC,
       resolve: IN_ROOT,
     });
   } catch (err) {
     if (isErrno(err, "ENOENT")) return undefined;
-    if (isErrno(err, "ELOOP")) throw new ContainerFileError(`Cannot read "${path}": it is a symlink`);
+    if (isErrno(err, "ELOOP")) {
+      throw new ContainerFileError(`Cannot read "${path}": it goes through a symlink`);
+    }
     throw new ContainerFileError(`Cannot read "${path}": ${(err as Error).message}`);
   }
+  let fd: number;
   try {
-    const st = fsCalls.fstat(fd);
+    const st = fsCalls.fstat(handle);
     if ((st.mode & 0o170000) !== S_IF.REG) {
       throw new ContainerFileError(`Cannot read "${path}": not a regular file`);
     }
     if (st.size > maxBytes) {
       throw new ContainerFileError(`Cannot read "${path}": ${st.size} bytes is more than ${maxBytes}`);
     }
-    const buf = new Uint8Array(Math.min(st.size, maxBytes) + 1);
+    fd = fsCalls.open(fdPath(handle), O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC);
+  } finally {
+    fsCalls.close(handle);
+  }
+  try {
+    const buf = new Uint8Array(maxBytes + 1);
     let n = 0;
     for (;;) {
       const got = fsCalls.read(fd, buf.subarray(n) as Uint8Array<ArrayBuffer>);
       if (got === 0) break;
       n += got;
       if (n > maxBytes) throw new ContainerFileError(`Cannot read "${path}": more than ${maxBytes} bytes`);
-      if (n === buf.length) break;
     }
     return new TextDecoder().decode(buf.subarray(0, n));
   } finally {

@@ -141,7 +141,11 @@ export function applyMount(sys: Syscalls, rootFd: number, m: Mount): void {
   } else if (type === "") {
     throw new ConfigError(`Cannot mount on "${m.destination}": the mount has no type`);
   }
-  const special = type === "proc" || type === "sysfs";
+  // Kernel filesystems and /dev must land exactly where they are named: a
+  // symlink on the way would put them elsewhere (outside the masked paths,
+  // or over a volume shared with others).
+  const special = ["proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"].includes(type) ||
+    /^\/dev(\/|$)/.test(m.destination.replace(/\/+$/, ""));
   const target = (): number =>
     mountTargetInRoot(rootFd, m.destination, { file: sourceIsFile, noSymlinks: special });
   withFd(target(), (fd) => {
@@ -168,18 +172,20 @@ function openExisting(rootFd: number, path: string): number | undefined {
 }
 
 /**
- * Hides `path` (masked paths): /dev/null over a file, an empty read-only
- * tmpfs over a directory. A path that does not exist is skipped; any other
- * failure is an error (a mask that silently did not happen is a hole).
- * Runs after pivot_root, with `rootFd` the container's "/".
+ * Hides `path` (masked paths): the null device over a file (`devNull`: the
+ * init passes a descriptor of the one it made, checked, never a name a
+ * container could have swapped), an empty read-only tmpfs over a directory.
+ * A path that does not exist is skipped; any other failure is an error (a
+ * mask that silently did not happen is a hole). Runs after pivot_root, with
+ * `rootFd` the container's "/".
  */
-export function maskPath(sys: Syscalls, rootFd: number, path: string): void {
+export function maskPath(sys: Syscalls, rootFd: number, path: string, devNull = "/dev/null"): void {
   const fd = openExisting(rootFd, path);
   if (fd === undefined) return;
   withFd(fd, (fd) => {
     if (fileType(fd) === S_IF.DIR) {
       sys.mount("tmpfs", fdPath(fd), { fstype: "tmpfs", flags: MS.RDONLY, data: "size=0k" });
-    } else sys.mount("/dev/null", fdPath(fd), { flags: MS.BIND });
+    } else sys.mount(devNull, fdPath(fd), { flags: MS.BIND });
   });
 }
 

@@ -21,6 +21,13 @@
  *   the host's root for a container process to reach through
  *   /proc/PID/task/TID/root. (An unshare on the init's main thread would move
  *   that thread alone.)
+ * - The binary the init runs (Deno, or the compiled tinyo) is bound
+ *   read-only onto itself in that mount namespace before the spawn, so the
+ *   init's /proc/PID/exe is on a read-only mount: a container that gets a
+ *   descriptor of it (a `#!/proc/self/exe` script as its command, or racing
+ *   an exec's start) cannot rewrite the host's binary (CVE-2019-5736). Every
+ *   spawn gets such a namespace, exec too; `newMountNamespace` only says
+ *   whether the init keeps it as the container's.
  * - The init gets the write end of the sync pipe (runtime/channel.ts) as an
  *   inherited file descriptor; the runtime keeps the read end. Descriptors
  *   listed in `inherit` are passed on too (pidfds of containers to join).
@@ -28,7 +35,7 @@
  * @module
  */
 
-import { CLONE, fsCalls, O, processCalls } from "./syscalls.ts";
+import { CLONE, fsCalls, MS, O, processCalls } from "./syscalls.ts";
 
 /** How to spawn the init. */
 export interface SpawnInitOptions {
@@ -39,7 +46,7 @@ export interface SpawnInitOptions {
    * caller checked), or stay in the runtime's (false).
    */
   pidNamespace: boolean | { pidfd: number };
-  /** Create the container's mount namespace around the spawn (see above). */
+  /** The mount namespace made around the spawn becomes the container's (see above). */
   newMountNamespace?: boolean;
   /** Descriptors (close-on-exec, owned by the caller) to pass to the init; their copies' numbers are returned. */
   inherit?: number[];
@@ -79,6 +86,17 @@ function initEnv(bootstrap: string, syncFd: number): Record<string, string> {
 }
 
 /**
+ * In the mount namespace just made for a spawn (this thread's only): nothing
+ * propagates back to the host, and the init's binary is a read-only bind
+ * mount of itself, which the init's execve then resolves.
+ */
+function protectBinary(path: string): void {
+  processCalls.mount("", "/", { flags: MS.REC | MS.PRIVATE });
+  processCalls.mount(path, path, { flags: MS.BIND });
+  processCalls.mount("", path, { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV });
+}
+
+/**
  * Spawns the init. On return the runtime is back in its own PID and mount
  * namespaces and working directory.
  *
@@ -111,14 +129,11 @@ export function spawnInit(
     if (options.pidNamespace !== false) {
       hostPidNs = processCalls.open("/proc/self/ns/pid", O.RDONLY | O.CLOEXEC);
     }
-    if (options.newMountNamespace) {
-      hostMntNs = processCalls.open("/proc/self/ns/mnt", O.RDONLY | O.CLOEXEC);
-      cwdFd = processCalls.open(".", O.PATH | O.DIRECTORY | O.CLOEXEC);
-    }
-    const flags = (options.pidNamespace === true ? CLONE.NEWPID : 0) |
-      (options.newMountNamespace ? CLONE.NEWNS : 0);
-    if (flags !== 0) processCalls.unshare(flags);
+    hostMntNs = processCalls.open("/proc/self/ns/mnt", O.RDONLY | O.CLOEXEC);
+    cwdFd = processCalls.open(".", O.PATH | O.DIRECTORY | O.CLOEXEC);
+    processCalls.unshare((options.pidNamespace === true ? CLONE.NEWPID : 0) | CLONE.NEWNS);
     unshared = true;
+    protectBinary(path);
     if (typeof options.pidNamespace === "object") {
       processCalls.setns(options.pidNamespace.pidfd, CLONE.NEWPID, "the container's PID namespace");
     }
@@ -132,7 +147,7 @@ export function spawnInit(
       processCalls.setns(hostPidNs, CLONE.NEWPID, "/proc/self/ns/pid");
       processCalls.close(hostPidNs);
     }
-    if (hostMntNs >= 0 && unshared) {
+    if (unshared) {
       // The unshare gave this thread its own root and working directory;
       // joining our mount namespace again resets both to its root: restore
       // the working directory.
@@ -140,7 +155,7 @@ export function spawnInit(
       processCalls.close(hostMntNs);
       fsCalls.fchdir(cwdFd);
     }
-    if (hostMntNs >= 0 && !unshared) processCalls.close(hostMntNs);
+    if (!unshared && hostMntNs >= 0) processCalls.close(hostMntNs);
     if (cwdFd >= 0) processCalls.close(cwdFd);
     processCalls.close(inheritFd);
     for (const fd of passed) processCalls.close(fd);

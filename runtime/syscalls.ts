@@ -12,6 +12,7 @@
  */
 
 import * as ffi from "../ffi/mod.ts";
+import { openCharInRoot } from "./inroot.ts";
 
 export {
   AT,
@@ -50,6 +51,11 @@ export interface Syscalls {
    * Only "/" after pivot_root differs in the fake (it stands for the rootfs).
    */
   openRoot(path: string): number;
+  /**
+   * A character device inside the root, by descriptor (runtime/inroot.ts
+   * openCharInRoot): no symlink followed, the type (and `rdev`) checked.
+   */
+  openDevice(rootFd: number, path: string, flags: number, rdev?: [number, number]): number;
   /** setns(2) on a descriptor (a namespace file or a pidfd). */
   setnsFd(fd: number, nstype: number, what: string): void;
   sethostname(name: string): void;
@@ -82,6 +88,7 @@ export const linuxSyscalls: Syscalls = {
   chdir: ffi.chdir,
   fchdir: ffi.fchdir,
   openRoot: (path) => ffi.open(path, ffi.O.PATH | ffi.O.DIRECTORY | ffi.O.CLOEXEC),
+  openDevice: (rootFd, path, flags, rdev) => openCharInRoot(rootFd, path, flags, rdev),
   setnsFd: ffi.setns,
   sethostname: ffi.sethostname,
   mknod: ffi.mknod,
@@ -110,6 +117,7 @@ export const processCalls = {
   writeAll: ffi.writeAll,
   setCloexec: ffi.setCloexec,
   isCloexec: ffi.isCloexec,
+  mount: ffi.mount,
   prctl: ffi.prctl,
   setns: ffi.setns,
   unshare: ffi.unshare,

@@ -70,11 +70,9 @@ export function attachTerminal(slave: string): void {
   if (fd > 2) processCalls.close(fd);
 }
 
-/** Init side: points stdin/stdout/stderr at the same terminal through another path. */
-export function reattachTerminal(path: string): void {
-  const fd = processCalls.open(path, 2 /* O_RDWR */ | 0o400 /* O_NOCTTY */);
+/** Init side: points stdin/stdout/stderr at the terminal opened as `fd` (through /dev/console). */
+export function reattachTerminal(fd: number): void {
   for (const target of [0, 1, 2]) processCalls.dup2(fd, target);
-  if (fd > 2) processCalls.close(fd);
 }
 
 /** A running relay between the user's terminal and a pty. */

@@ -27,6 +27,7 @@
 
 import { TinyoError } from "../errors.ts";
 import { attachDeviceFilter, type DeviceRule, v1DeviceWrites } from "./devices.ts";
+import { pidCalls, SIGNALS } from "../syscalls.ts";
 
 /** The limits tinyo sets (OCI linux.resources, flattened). */
 export interface CgroupResources {
@@ -349,8 +350,8 @@ function procsOf(dir: string): number[] {
 /**
  * Kills every process in the cgroup directories `dirs`: cgroup.kill where the
  * kernel has it (v2, 5.14+); otherwise the v1 freezer holds them still (no
- * fork, no exit, so no pid can be reused) while each is sent SIGKILL, then
- * lets them die. Waits (up to about a second) until the cgroups are empty.
+ * fork, no exit) while each is sent SIGKILL through a pidfd checked to be a
+ * member, then lets them die. Waits (up to about a second) until the cgroups are empty.
  */
 export function killCgroupProcesses(dirs: readonly string[]): void {
   const freezer = dirs.find((d) => /\/freezer\//.test(d));
@@ -373,14 +374,7 @@ export function killCgroupProcesses(dirs: readonly string[]): void {
           Deno.writeTextFileSync(`${freezer}/freezer.state`, "FROZEN", { create: false });
           frozen = true;
         }
-        for (const pid of [...new Set(dirs.flatMap(procsOf))]) {
-          try {
-            // Frozen members of our own cgroup: these pids are theirs.
-            Deno.kill(pid, "SIGKILL");
-          } catch {
-            // Gone already.
-          }
-        }
+        for (const pid of [...new Set(dirs.flatMap(procsOf))]) killMember(pid, dirs);
       } finally {
         if (frozen) {
           try {
@@ -394,6 +388,33 @@ export function killCgroupProcesses(dirs: readonly string[]): void {
   }
   for (let i = 0; i < 100 && dirs.some((d) => procsOf(d).length > 0); i++) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
+/**
+ * SIGKILLs `pid` through a pidfd, if that process is (still) in one of the
+ * cgroups `dirs`: the pidfd is taken first, then membership checked, so a
+ * pid that died and was reused meanwhile (possible without a freezer) is
+ * never signalled.
+ */
+function killMember(pid: number, dirs: readonly string[]): void {
+  let fd: number;
+  try {
+    fd = pidCalls.pidfdOpen(pid);
+  } catch {
+    return; // Gone.
+  }
+  try {
+    const cgroups = Deno.readTextFileSync(`/proc/${pid}/cgroup`);
+    const ours = dirs.some((d) => {
+      const rel = d.slice(d.indexOf("/tinyo/"));
+      return cgroups.split("\n").some((l) => l.endsWith(`:${rel}`));
+    });
+    if (ours) pidCalls.pidfdSendSignal(fd, SIGNALS.SIGKILL);
+  } catch {
+    // Gone meanwhile.
+  } finally {
+    pidCalls.close(fd);
   }
 }
 

@@ -9,6 +9,7 @@
 
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { ImageError, UsageError } from "../errors.ts";
+import { fsCalls, O } from "../syscalls.ts";
 import { untar, UntarError } from "../../rootfs/mod.ts";
 import { parseSize } from "../units.ts";
 
@@ -46,38 +47,55 @@ export async function unpackCommand(argv: readonly string[]): Promise<number> {
   const maxSize = p.values.get("max-size")?.at(-1);
   let created = false;
   try {
-    const entries = [...Deno.readDirSync(dir)];
-    if (entries.length > 0) throw new UsageError(`tinyo unpack: "${dir}" is not empty`);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    Deno.mkdirSync(dir, { mode: 0o755 });
     created = true;
-  }
-  let input: ReadableStream<Uint8Array>;
-  try {
-    input = source === "-" ? Deno.stdin.readable : (await Deno.open(source)).readable;
   } catch (err) {
-    if (created) Deno.removeSync(dir, { recursive: true });
-    throw new ImageError(
-      `Cannot read "${source}": ${
-        err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message
-      }`,
-    );
+    if (!(err instanceof Deno.errors.AlreadyExists)) {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      created = true;
+    }
   }
+  // The directory is opened once, without following a symlink, and every
+  // later step (the emptiness check, the extraction, the clean-up after a
+  // failure) goes through that descriptor: whoever else can write to its
+  // parent cannot swap it for a link to "/" in between.
+  let dirFd: number;
   try {
-    const r = await untar(
-      input,
-      dir,
-      maxSize === undefined ? {} : { maxBytes: parseSize(maxSize, "--max-size") },
-    );
-    // deno-lint-ignore no-console
-    console.error(`tinyo: unpacked ${r.entries} entries, ${r.bytes} bytes into ${dir}`);
-    return 0;
+    dirFd = fsCalls.open(dir, O.PATH | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC);
   } catch (err) {
-    // Remove the partial result, keeping a directory the user made.
-    if (created) Deno.removeSync(dir, { recursive: true });
-    else for (const e of Deno.readDirSync(dir)) Deno.removeSync(`${dir}/${e.name}`, { recursive: true });
-    if (err instanceof UntarError) throw new ImageError(`Cannot unpack "${source}": ${err.message}`);
-    throw err;
+    throw new UsageError(`tinyo unpack: "${dir}" is not a directory (${(err as Error).message})`);
+  }
+  const at = `/proc/self/fd/${dirFd}`;
+  try {
+    if ([...Deno.readDirSync(at)].length > 0) throw new UsageError(`tinyo unpack: "${dir}" is not empty`);
+    let input: ReadableStream<Uint8Array>;
+    try {
+      input = source === "-" ? Deno.stdin.readable : (await Deno.open(source)).readable;
+    } catch (err) {
+      if (created) Deno.removeSync(dir);
+      throw new ImageError(
+        `Cannot read "${source}": ${
+          err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message
+        }`,
+      );
+    }
+    try {
+      const r = await untar(
+        input,
+        at,
+        maxSize === undefined ? {} : { maxBytes: parseSize(maxSize, "--max-size") },
+      );
+      // deno-lint-ignore no-console
+      console.error(`tinyo: unpacked ${r.entries} entries, ${r.bytes} bytes into ${dir}`);
+      return 0;
+    } catch (err) {
+      // Remove the partial result, keeping a directory the user made.
+      for (const e of Deno.readDirSync(at)) Deno.removeSync(`${at}/${e.name}`, { recursive: true });
+      if (created) Deno.removeSync(dir);
+      if (err instanceof UntarError) throw new ImageError(`Cannot unpack "${source}": ${err.message}`);
+      throw err;
+    }
+  } finally {
+    fsCalls.close(dirFd);
   }
 }

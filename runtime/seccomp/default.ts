@@ -394,8 +394,17 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
       args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
     }),
     { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 },
-    // Any socket but AF_VSOCK, which would talk to the host of a VM (docker denies it too).
-    allow(["socket"], { args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_NE" }] }),
+    // Any socket but AF_VSOCK, which would talk to the host of a VM (docker
+    // denies it too). The domain is an int: the kernel reads only the low 32
+    // bits, so only those are compared (a "not equal" on all 64 bits would
+    // let 0x1_00000028 through, which the kernel takes as AF_VSOCK).
+    {
+      names: ["socket"],
+      action: "SCMP_ACT_ERRNO",
+      errnoRet: 1,
+      args: [{ index: 0, value: 0xffffffff, valueTwo: AF_VSOCK, op: "SCMP_CMP_MASKED_EQ" }],
+    },
+    allow(["socket"]),
     ...PERSONALITIES.map((value) =>
       allow(["personality"], { args: [{ index: 0, value, op: "SCMP_CMP_EQ" }] })
     ),

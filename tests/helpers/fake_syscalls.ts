@@ -25,6 +25,7 @@ export type Call =
   }
   | { op: "mountSetattr"; target: string; set: number; clear: number; recursive: boolean }
   | { op: "fchdir"; path: string }
+  | { op: "openDevice"; path: string }
   | { op: "setnsFd"; what: string; nstype: number }
   | { op: "umount2"; target: string; flags: number }
   | { op: "pivotRoot"; newRoot: string; putOld: string }
@@ -126,6 +127,12 @@ export class FakeSyscalls implements Syscalls {
   openRoot(path: string): number {
     const real = path === "/" && this.#root !== undefined ? this.#root : path;
     return open(real, O.PATH | O.DIRECTORY | O.CLOEXEC);
+  }
+  openDevice(rootFd: number, path: string, _flags: number): number {
+    // The fake's nodes are plain files: open one by descriptor, unchecked.
+    const dir = Deno.readLinkSync(`/proc/self/fd/${rootFd}`);
+    this.#record({ op: "openDevice", path });
+    return open(`${dir}${path}`, O.PATH | O.CLOEXEC);
   }
   fchdir(fd: number): void {
     this.#record({ op: "fchdir", path: Deno.readLinkSync(`/proc/self/fd/${fd}`) });

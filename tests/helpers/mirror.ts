@@ -6,6 +6,8 @@
  *     /badsum/...     the index lists a wrong sha256
  *     /truncated/...  tarballs are cut in half (the Content-Length says the full size)
  *     /http500/...    every request fails with HTTP 500
+ *     /oversize/...   tarballs come with 1 MiB more than the index's size
+ *     /hugeindex/...  the release index is 2 MiB long
  *     /evilfile~B64/... the index's `file` climbs out with "../" to the path
  *                     base64url-encoded in B64 (a hostile mirror); any
  *                     /tmp/NAME.tar.gz is then served the 3.20.3 tarball
@@ -21,7 +23,10 @@ import { SHARED_ROOTFS } from "./tinyo.ts";
 /** A running mirror. */
 export interface TestMirror {
   /** Base URL for a mode, e.g. `mirror.url("ok")`. */
-  url(mode: "ok" | "badsum" | "truncated" | "http500" | "evilfile", target?: string): string;
+  url(
+    mode: "ok" | "badsum" | "truncated" | "http500" | "evilfile" | "oversize" | "hugeindex",
+    target?: string,
+  ): string;
   /** Paths requested so far. */
   readonly requests: string[];
   close(): Promise<void>;
@@ -93,7 +98,8 @@ export function startMirror(): TestMirror {
       const version = latest[branch]!;
       const file = `alpine-minirootfs-${version}-x86_64.tar.gz`;
       const sha = mode === "badsum" ? "0".repeat(64) : sums.get(file) ?? "2".repeat(64);
-      const yaml = indexYaml(branch, version, sha, files.get(file)?.length ?? 1);
+      const yaml = indexYaml(branch, version, sha, files.get(file)?.length ?? 1) +
+        (mode === "hugeindex" ? `# ${"x".repeat(2 * 1024 * 1024)}\n` : "");
       if (mode.startsWith("evilfile~")) {
         const target = atob(mode.slice("evilfile~".length).replaceAll("-", "+").replaceAll("_", "/"));
         const climb = `${"../".repeat(16)}${target.replace(/^\/+/, "")}`;
@@ -116,6 +122,11 @@ export function startMirror(): TestMirror {
     }
     const data = files.get(name);
     if (data === undefined) return { status: 404, body: enc.encode("not found") };
+    if (mode === "oversize") {
+      const more = new Uint8Array(data.length + 1024 * 1024);
+      more.set(data);
+      return { status: 200, body: more };
+    }
     if (mode === "truncated") {
       return { status: 200, body: data.subarray(0, data.length >> 1), length: data.length };
     }

@@ -176,6 +176,92 @@ Deno.test("escape: device nodes an image ships are just as useless", opts, async
   }
 });
 
+// --- The init's binary (CVE-2019-5736) -------------------------------------
+
+Deno.test(
+  "escape: a container cannot rewrite the host's runtime binary through /proc/self/exe",
+  opts,
+  async () => {
+    const before = tinyoCgroups();
+    const work = Deno.makeTempDirSync({ prefix: "tinyo-exe-" });
+    const root = makeRoot("tinyo-exe-root-");
+    try {
+      // tinyo runs from a copy of Deno, so whatever happens the real one is safe.
+      const deno = `${work}/deno`;
+      Deno.copyFileSync(Deno.execPath(), deno);
+      Deno.chmodSync(deno, 0o755);
+      const sum = (): string => sh(`sha256sum ${deno}`).out.split(" ")[0]!;
+      const original = sum();
+      // An image that ships glibc (any Debian-based image does)...
+      const tree = `${work}/tree`;
+      assert.equal(sh(`mkdir -p ${tree} && tar -xzf ${IMG} -C ${tree}`).code, 0);
+      for (const lib of sh(`ldd ${Deno.execPath()}`).out.matchAll(/(\/lib[^\s]*)/g)) {
+        sh(`mkdir -p ${tree}$(dirname ${lib[1]}) && cp -L ${lib[1]} ${tree}${lib[1]}`);
+      }
+      // ...and whose command is a script run by /proc/self/exe: the kernel
+      // starts the init's own binary (the host's Deno) as the interpreter. The
+      // script keeps a descriptor of that binary across an execve into sh, so
+      // nothing runs it any more (no ETXTBSY), and writes through it.
+      Deno.writeTextFileSync(
+        `${tree}/evil`,
+        `#!/proc/self/exe -A
+const libc = Deno.dlopen("libc.so.6", {
+  open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  execv: { parameters: ["buffer", "buffer"], result: "i32" },
+});
+const c = (s) => new TextEncoder().encode(s + "\\0");
+const fd = libc.symbols.open(c("/proc/self/exe"), 0o10000000, 0);
+const args = ["/bin/sh", "-c", "sleep 1; if echo PWNED > /proc/self/fd/" + fd + "; then echo WROTE; else echo REFUSED; fi"].map(c);
+const argv = new BigUint64Array(args.length + 1);
+args.forEach((a, i) => argv[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(a))));
+console.log("fd", fd);
+libc.symbols.execv(args[0], new Uint8Array(argv.buffer));
+`,
+      );
+      Deno.chmodSync(`${tree}/evil`, 0o755);
+      // Detached: only conmon stays on the host side, nothing keeps the binary busy.
+      const run = new Deno.Command(deno, {
+        args: [
+          "run",
+          "-A",
+          "--no-config",
+          "--quiet",
+          new URL("../../main.ts", import.meta.url).pathname,
+          "--root",
+          root,
+          "run",
+          "-d",
+          "-q",
+          "--name",
+          "evil",
+          "--rootfs",
+          tree,
+          "/evil",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).outputSync();
+      assert.equal(run.code, 0, dec.decode(run.stderr));
+      const wait = await tinyo(root, ["wait", "evil"]);
+      const logs = await tinyo(root, ["logs", "evil"]);
+      assert.match(
+        logs.stdout,
+        /fd \d+/,
+        `the attack did not run: ${logs.stdout}${logs.stderr} (wait: ${wait.stdout})`,
+      );
+      assert.doesNotMatch(logs.stdout, /WROTE/, "the container wrote to the runtime's binary");
+      assert.match(logs.stdout + logs.stderr, /Read-only file system/);
+      assert.equal(sum(), original, "the runtime's binary changed");
+      await tinyo(root, ["rm", "-f", "evil"]);
+      assert.deepEqual(leftovers(root), []);
+    } finally {
+      Deno.removeSync(work, { recursive: true });
+      Deno.removeSync(root, { recursive: true });
+    }
+    assertClean(before);
+  },
+);
+
 // --- 2. Image metadata through symlinks -------------------------------------
 
 Deno.test("escape: an archive cannot make a host file setuid (unpack, import, run)", opts, async () => {
@@ -684,4 +770,58 @@ addEventListener("unload", () => {
       // Something is still mounted or busy: leftovers() reports it above.
     }
   }
+});
+
+Deno.test("escape: a container running as another user still dies with a SIGKILLed tinyo", opts, async () => {
+  const before = tinyoCgroups();
+  // setuid(2) clears the parent-death signal: it must be set again afterwards.
+  const child = spawnTinyo(ROOT, [
+    "run",
+    "-q",
+    "-u",
+    "1000:1000",
+    IMG,
+    "sh",
+    "-c",
+    "echo up; exec sleep 300",
+  ]);
+  const out = new Output(child.stdout);
+  await out.waitFor("up");
+  let pid = 0;
+  for (const name of listDir(`${ROOT}/state`).filter((n) => n.endsWith(".json"))) {
+    const rec = JSON.parse(Deno.readTextFileSync(`${ROOT}/state/${name}`));
+    if (typeof rec.pid === "number") pid = rec.pid;
+  }
+  assert.ok(pid > 0);
+  const start = processStartTime(pid);
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stderr.cancel();
+  // No other tinyo command runs: the kernel alone must end the container.
+  await waitFor(() => processStartTime(pid) !== start, 5_000, "the container to die with its runtime");
+  assert.equal((await tinyo(ROOT, ["ps", "-a", "-q"])).stdout, "");
+  assertClean(before);
+});
+
+Deno.test("escape: an image whose /dev is a symlink into a shared volume is refused", opts, async () => {
+  const before = tinyoCgroups();
+  const work = Deno.makeTempDirSync({ prefix: "tinyo-devlink-" });
+  try {
+    const tree = `${work}/tree`;
+    assert.equal(sh(`mkdir -p ${tree} && tar -xzf ${IMG} -C ${tree} && rm -rf ${tree}/dev`).code, 0);
+    // /dev -> /data, and /data is a volume others share: tinyo's /dev tmpfs
+    // would land under the volume, its nodes in the shared directory, where
+    // another container could swap /dev/null before it is used for masking.
+    Deno.symlinkSync("/data", `${tree}/dev`);
+    Deno.mkdirSync(`${tree}/data`);
+    const vol = `${work}/vol`;
+    Deno.mkdirSync(vol);
+    const r = await tinyo(ROOT, ["run", "-q", "-v", `${vol}:/data`, "--rootfs", tree, "true"]);
+    assert.equal(r.code, 125, r.stdout + r.stderr);
+    assert.match(r.stderr, /Cannot mount on "\/dev": the path goes through a symlink/);
+    assert.deepEqual(listDir(vol), [], "device nodes were made in the shared volume");
+  } finally {
+    Deno.removeSync(work, { recursive: true });
+  }
+  assertClean(before);
 });

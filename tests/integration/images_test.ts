@@ -142,6 +142,16 @@ Deno.test("pull: each failure is one clear line, exit 125, and the cache is unch
         /HTTP 500 Internal Server Error for http:\/\/127\.0\.0\.1/,
       ],
       [
+        "larger than the index says",
+        ["--allow-http", "--mirror", m.url("oversize"), "alpine:3.20"],
+        /Download of .* is larger than the \d+ bytes expected/,
+      ],
+      [
+        "an index that is not one",
+        ["--allow-http", "--mirror", m.url("hugeindex"), "alpine:3.20"],
+        /The mirror sent more than 1048576 bytes for .*latest-releases\.yaml: not a release index/,
+      ],
+      [
         "checksum",
         ["--allow-http", "--mirror", m.url("badsum"), "alpine:3.20"],
         /Checksum mismatch for alpine-minirootfs-3\.20\.3-x86_64\.tar\.gz: expected sha256 0{64}, got [0-9a-f]{64}/,

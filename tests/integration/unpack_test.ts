@@ -64,3 +64,21 @@ Deno.test("unpack: a hostile archive is refused, named, and nothing is left", op
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test(
+  "unpack: a target that is a symlink is refused, and nothing is written through it",
+  opts,
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "tinyo-unpack-link-" });
+    try {
+      Deno.mkdirSync(`${dir}/elsewhere`);
+      Deno.symlinkSync(`${dir}/elsewhere`, `${dir}/link`);
+      const r = await tinyo(dir, ["unpack", ALPINE_320, `${dir}/link`]);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, /is not a directory/);
+      assert.deepEqual([...Deno.readDirSync(`${dir}/elsewhere`)], []);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);

@@ -94,6 +94,8 @@ Deno.test("setupContainer() runs the steps in order: pdeathsig, namespaces, host
       { op: "capset", effective: [0x800405fb, 0], permitted: [0x800405fb, 0], inheritable: [0x800405fb, 0] },
       { op: "prctl", option: PR.CAP_AMBIENT, arg: PR.CAP_AMBIENT_CLEAR_ALL, arg3: 0 },
       { op: "prctl", option: PR.SET_NO_NEW_PRIVS, arg: 1, arg3: 0 },
+      // setuid cleared the parent-death signal: it is set again.
+      { op: "prctl", option: PR.SET_PDEATHSIG, arg: 9, arg3: 0 },
     ]);
   } finally {
     Deno.removeSync(rootfs, { recursive: true });

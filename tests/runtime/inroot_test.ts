@@ -113,3 +113,26 @@ Deno.test("readFileInRoot() reads only small regular files inside the root", () 
     Deno.removeSync(root, { recursive: true });
   }
 });
+
+Deno.test("readFileInRoot() opens nothing but a regular file (a planted node is only looked at)", async () => {
+  const root = Deno.makeTempDirSync({ prefix: "tinyo-inroot-" });
+  try {
+    new Deno.Command("mkfifo", { args: [`${root}/passwd`] }).outputSync();
+    // A writer blocks in open(2) until someone opens the FIFO for reading:
+    // if readFileInRoot opened the node, the writer would get through.
+    const writer = new Deno.Command("sh", {
+      args: ["-c", `echo x > ${root}/passwd && echo writer-got-through`],
+      stdout: "piped",
+    }).spawn();
+    withRoot(root, (r) => assert.throws(() => readFileInRoot(r, "/passwd"), /not a regular file/));
+    const raced = await Promise.race([
+      writer.output().then((o) => new TextDecoder().decode(o.stdout)),
+      new Promise<string>((res) => setTimeout(() => res("blocked"), 500)),
+    ]);
+    assert.equal(raced, "blocked", "the FIFO was opened");
+    writer.kill("SIGKILL");
+    await writer.status;
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});

@@ -269,6 +269,14 @@ Deno.test("compileSeccomp() default profile denies exactly the host-affecting ca
   const refused = Object.keys(NR).filter((name) => name !== "clone3" && decide(prog, name) !== RET.ALLOW);
   assert.deepEqual(refused.sort(), [...DENIED_BY_DEFAULT].sort());
   assert.equal(decide(prog, "socket", [40n, /* AF_VSOCK */ 1n]), EPERM);
+  // The kernel reads an int: garbage in the high word is still AF_VSOCK.
+  assert.equal(decide(prog, "socket", [0x1_0000_0028n, 1n]), EPERM);
+  assert.equal(decide(prog, "socket", [0xffff_ffff_0000_0028n, 1n]), EPERM);
+  assert.equal(
+    decide(prog, "socket", [0x1_0000_0002n, 1n]),
+    RET.ALLOW,
+    "other families, whatever the high word",
+  );
 });
 
 Deno.test("compileSeccomp() default profile: clone only without namespace flags, clone3 gets ENOSYS", () => {
