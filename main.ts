@@ -10,7 +10,7 @@
  */
 
 if (Deno.args[0] === "init") {
-  const { initMain } = await import("./runtime/init.ts");
+  const { initMain } = await import("./runtime/container/init.ts");
   initMain();
 }
 

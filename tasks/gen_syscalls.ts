@@ -22,8 +22,8 @@ import { dirname, join } from "node:path";
 
 const HEADER = Deno.args[0] ?? "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
 const DIR = dirname(HEADER);
-const TABLE_OUT = new URL("../runtime/seccomp/syscalls_x86_64.ts", import.meta.url);
-const NAMES_OUT = new URL("../runtime/seccomp/other_arch_names.ts", import.meta.url);
+const TABLE_OUT = new URL("../runtime/model/seccomp/syscalls_x86_64.ts", import.meta.url);
+const NAMES_OUT = new URL("../runtime/model/seccomp/other_arch_names.ts", import.meta.url);
 
 /**
  * System calls private to architectures other than x86 (from each one's

@@ -78,7 +78,7 @@ if (vmRan) {
   const parent = new URL("..", `file://${ROOT}`).pathname.replace(/\/$/, "");
   const inner =
     `cd '${ROOT}' && NO_COLOR=1 TINYO_TEST_TMP=/dev/shm ./node_modules/.bin/deno test --allow-all --no-check ` +
-    "tests/integration/cgroups_test.ts tests/runtime/cgroups_test.ts tests/integration/devices_bpf_test.ts";
+    "tests/integration/cgroups_test.ts tests/runtime/host/cgroups_test.ts tests/integration/devices_bpf_test.ts";
   // deno-lint-ignore no-console
   console.log(`\n== cgroup v2 tests in a VM: ${vm} '${inner}' ${parent}`);
   const vmChild = new Deno.Command(vm, {

@@ -6,8 +6,8 @@
 
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { UsageError } from "../errors.ts";
-import { execInContainer } from "../exec.ts";
-import type { Layout } from "../state.ts";
+import { execInContainer } from "../host/exec.ts";
+import type { Layout } from "../host/records.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   { long: "env", short: "e", value: true, arg: "KEY=VALUE", help: "Set an environment variable" },

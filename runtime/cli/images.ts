@@ -8,9 +8,9 @@ import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { progressReporter } from "./progress.ts";
 import { formatBytes } from "./progress.ts";
 import { ImageError, UsageError } from "../errors.ts";
-import type { Layout } from "../state.ts";
-import { listRecords } from "../state.ts";
-import { isAlive } from "../proc.ts";
+import type { Layout } from "../host/records.ts";
+import { listRecords } from "../host/records.ts";
+import { isAlive } from "../host/proc.ts";
 import {
   DEFAULT_MIRROR,
   defaultImportRef,

@@ -7,7 +7,7 @@
 
 import { type OptionSpec, parseArgs } from "./args.ts";
 import { ContainerNotFoundError, TinyoError, UsageError } from "../errors.ts";
-import { type ContainerRecord, type Layout, listRecords, readRecord } from "../state.ts";
+import { type ContainerRecord, type Layout, listRecords, readRecord } from "../host/records.ts";
 import {
   cleanupContainer,
   createContainer,
@@ -16,11 +16,11 @@ import {
   startContainer,
   statusOf,
   waitForExitCommand,
-} from "../detached.ts";
+} from "../host/detached.ts";
 import { ago } from "./images.ts";
-import { loadSpec } from "../spec.ts";
+import { loadSpec } from "../model/spec.ts";
 import { type SignalName, SIGNALS } from "../syscalls.ts";
-import { signalProcess } from "../handle.ts";
+import { signalProcess } from "../host/handle.ts";
 
 function say(text: string): void {
   // deno-lint-ignore no-console

@@ -6,7 +6,7 @@
 
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { UsageError } from "../errors.ts";
-import { collectGarbage, resolveLayout } from "../state.ts";
+import { collectGarbage, resolveLayout } from "../host/records.ts";
 import { runCommand } from "./run.ts";
 import { unpackCommand } from "./unpack.ts";
 import { execCommand } from "./exec.ts";

@@ -6,12 +6,12 @@
  */
 
 import { formatOptions, type OptionSpec, parseArgs, type ParsedArgs } from "./args.ts";
-import { parseResources, parseTmpfs, parseUlimit, parseVolume, type RunOptions } from "../run_spec.ts";
-import { parseSize } from "../units.ts";
+import { parseResources, parseTmpfs, parseUlimit, parseVolume, type RunOptions } from "../model/run_spec.ts";
+import { parseSize } from "../model/units.ts";
 import { UsageError } from "../errors.ts";
-import { runContainer } from "../container.ts";
-import { runDetached } from "../detached.ts";
-import type { Layout } from "../state.ts";
+import { runContainer } from "../host/run.ts";
+import { runDetached } from "../host/detached.ts";
+import type { Layout } from "../host/records.ts";
 import type { PullPolicy } from "../../rootfs/mod.ts";
 import { ALLOW_HTTP_OPTION, allowHttpFrom, mirrorFrom } from "./images.ts";
 import { progressReporter } from "./progress.ts";

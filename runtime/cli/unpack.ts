@@ -11,7 +11,7 @@ import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { ImageError, UsageError } from "../errors.ts";
 import { fsCalls, O } from "../syscalls.ts";
 import { untar, UntarError } from "../../rootfs/mod.ts";
-import { parseSize } from "../units.ts";
+import { parseSize } from "../model/units.ts";
 
 const OPTIONS: readonly OptionSpec[] = [
   {

@@ -17,7 +17,7 @@ import {
   tinyo,
   waitFor,
 } from "../helpers/tinyo.ts";
-import { hostLayout } from "../../runtime/cgroups/mod.ts";
+import { hostLayout } from "../../runtime/host/cgroups.ts";
 
 const layout = IGNORE_ROOT ? undefined : hostLayout();
 const opts = { ignore: IGNORE_ROOT || layout === undefined, sanitizeResources: false, sanitizeOps: false };

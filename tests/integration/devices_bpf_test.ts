@@ -12,12 +12,12 @@
 import assert from "node:assert/strict";
 import {
   ALLOW_ALL_DEVICES,
-  attachDeviceFilter,
   compileDeviceFilter,
   DEFAULT_DEVICE_RULES,
   type DeviceRule,
-} from "../../runtime/cgroups/devices.ts";
+} from "../../runtime/model/devices.ts";
 import { BPF_ATTACH_TYPE, BPF_PROG_TYPE, bpfCalls, linuxSyscalls, O, S_IF } from "../../runtime/syscalls.ts";
+import { attachDeviceFilter } from "../../runtime/host/device_filter.ts";
 
 /** The cgroup2 mount point from /proc/self/mountinfo, the unified root preferred. */
 function cgroup2Mount(): string | undefined {

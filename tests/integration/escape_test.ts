@@ -22,7 +22,7 @@ import {
 } from "../helpers/tinyo.ts";
 import { tar } from "../helpers/tar_builder.ts";
 import { startMirror } from "../helpers/mirror.ts";
-import { processStartTime } from "../../runtime/proc.ts";
+import { processStartTime } from "../../runtime/host/proc.ts";
 
 const opts = { ignore: IGNORE_ROOT, sanitizeResources: false, sanitizeOps: false };
 const ROOT = IGNORE_ROOT ? "" : makeRoot("tinyo-escape-");
@@ -418,9 +418,9 @@ Deno.test(
  * so that its init is left set up and waiting on its exec FIFO.
  */
 async function createWaiting(runArgs: string[]): Promise<string> {
-  const { prepareContainer } = await import("../../runtime/container.ts");
+  const { prepareContainer } = await import("../../runtime/host/run.ts");
   const { parseRunArgs } = await import("../../runtime/cli/run.ts");
-  const { resolveLayout } = await import("../../runtime/state.ts");
+  const { resolveLayout } = await import("../../runtime/host/records.ts");
   const layout = resolveLayout(ROOT);
   const parsed = parseRunArgs([...runArgs, IMG, "sleep", "60"]);
   if (parsed === "help") throw new Error("unexpected help");

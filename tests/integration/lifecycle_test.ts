@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { ALPINE_320, IGNORE_ROOT, leftovers, listDir, makeRoot, tinyo, waitFor } from "../helpers/tinyo.ts";
-import { processStartTime } from "../../runtime/proc.ts";
+import { processStartTime } from "../../runtime/host/proc.ts";
 
 const hasConmon = new Deno.Command("sh", { args: ["-c", "command -v conmon"] }).outputSync().success;
 const opts = { ignore: IGNORE_ROOT || !hasConmon, sanitizeResources: false, sanitizeOps: false };

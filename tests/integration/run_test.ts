@@ -17,8 +17,8 @@ import {
   tinyo,
   waitFor,
 } from "../helpers/tinyo.ts";
-import { processStartTime } from "../../runtime/proc.ts";
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../../runtime/run_spec.ts";
+import { processStartTime } from "../../runtime/host/proc.ts";
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from "../../runtime/model/run_spec.ts";
 
 const opts = { ignore: IGNORE_ROOT, sanitizeResources: false, sanitizeOps: false };
 

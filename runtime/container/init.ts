@@ -1,0 +1,457 @@
+/**
+ * The container's init: tinyo re-executed as PID 1 of the new PID namespace
+ * (see runtime/spawn.ts for how it gets there). It sets the container up on
+ * its main thread with synchronous calls only, then execs the command, which
+ * replaces it: only the main thread survives exec, so its per-thread
+ * namespaces become the whole process's.
+ *
+ * Keep this module's imports small: it runs on every container start.
+ *
+ * Before anything else the init makes itself non-dumpable (a container
+ * process may not ptrace it, read its memory, environment or descriptors
+ * through /proc, nor reach the roots of Deno's other threads) and closes
+ * every descriptor its caller leaked to it (CVE-2024-21626's class).
+ *
+ * The steps, in order (each ordering constraint explained where it matters):
+ *  1. parent-death signal, so the container dies with a SIGKILLed runtime
+ *     (and if the runtime already died, stop here); join the container's
+ *     cgroup
+ *  2. namespaces (join, then create; the mount namespace of a new container
+ *     was created by the runtime, so all of the init's threads are in it)
+ *  3. hostname, loopback up, sysctls
+ *  4. host mounts private, rootfs mount (overlay or bind)
+ *  5. spec mounts under the rootfs, device nodes in /dev
+ *  6. pivot_root into the rootfs, old root detached
+ *  7. masked and read-only paths, working directory, read-only root
+ *  8. rlimits, capability bounding set, groups, gid, uid, capabilities,
+ *     no_new_privs
+ *  9. resolve the command in the container's PATH, reset signals, mark every
+ *     descriptor but stdio close-on-exec, install the seccomp filter, execve
+ *
+ * @module
+ */
+
+import type { Spec } from "../model/spec.ts";
+import { loadSpec } from "../model/spec.ts";
+import { applyNamespaces } from "./namespaces.ts";
+import { planNamespaces } from "../model/namespaces.ts";
+import { applyMount, maskPath, mountRootfs, readonlyPath } from "./mounts.ts";
+import type { InitBootstrap } from "../model/bootstrap.ts";
+import { createDevices } from "./devices.ts";
+import { pivotInto } from "./pivot.ts";
+import { envValue, execError, lookPath } from "./exec_path.ts";
+import { ConfigError, exitCodeOf } from "../errors.ts";
+import {
+  CLONE,
+  fsCalls,
+  isErrno,
+  linuxSyscalls,
+  MS,
+  O,
+  pidCalls,
+  POLL,
+  PR,
+  processCalls,
+  RLIMIT,
+  SIGNALS,
+  type Syscalls,
+} from "../syscalls.ts";
+import { sendToRuntime } from "./channel.ts";
+import { attachTerminal, reattachTerminal } from "./terminal.ts";
+import { fdPath, mkdirAllInRoot, mountTargetInRoot, openInRoot } from "../inroot.ts";
+import { CAPABILITIES, capMask, capNumber } from "../model/capabilities.ts";
+import { compileSeccomp } from "../model/seccomp/compile.ts";
+
+/** What to execute once the container is set up. */
+export interface ExecPlan {
+  path: string;
+  argv: string[];
+  env: string[];
+  /** The compiled seccomp filter, installed right before execve. */
+  seccomp?: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * The highest capability number the kernel knows, read from the host's /proc
+ * before anything changes (after pivot_root /proc is the container's, which
+ * must not decide what the init drops). A missing or nonsensical value is an
+ * error: guessing low would leave capabilities in the bounding set.
+ */
+export function readLastCap(path = "/proc/sys/kernel/cap_last_cap"): number {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path).trim();
+  } catch (err) {
+    throw new ConfigError(`Cannot read ${path}: ${(err as Error).message}`);
+  }
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < CAPABILITIES.length - 1 || n > 63) {
+    throw new ConfigError(
+      `Cannot trust ${path}: ${JSON.stringify(text.slice(0, 20))} is not a capability number`,
+    );
+  }
+  return n;
+}
+
+/** Resolves `root.path` against the bundle, as the spec says. */
+export function rootfsPath(spec: Spec, bundle: string): string {
+  const p = spec.root!.path;
+  return p.startsWith("/") ? p : `${bundle}/${p}`;
+}
+
+/** Steps 4–7: everything that builds the container's filesystem view. */
+export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap): void {
+  const rootfs = rootfsPath(spec, boot.bundle);
+  const propagation = spec.linux?.rootfsPropagation ?? "rprivate";
+  // 4. Make every host mount private (or slave) in our namespace first, so
+  // nothing we mount or unmount from here on propagates back to the host.
+  // (A shared root is made shared only after pivot_root, below.)
+  sys.mount("", "/", { flags: MS.REC | (propagation.includes("slave") ? MS.SLAVE : MS.PRIVATE) });
+  mountRootfs(sys, rootfs, boot.rootfs);
+
+  // 5. The spec's mounts, in order, each destination opened inside the new
+  // root (runtime/inroot.ts); /dev gets device nodes when it is a tmpfs.
+  const rootFd = sys.openRoot(rootfs);
+  // Descriptors that cross pivot_root: /dev/null for masking, the console.
+  let nullFd = -1;
+  let consoleFd = -1;
+  try {
+    let devIsTmpfs = false;
+    for (const m of spec.mounts ?? []) {
+      applyMount(sys, rootFd, m);
+      if (m.destination.replace(/\/+$/, "") === "/dev" && m.type === "tmpfs") devIsTmpfs = true;
+    }
+    if (devIsTmpfs) createDevices(sys, rootFd, spec.linux?.devices);
+    // With a terminal, its slave appears as /dev/console (runc does the same),
+    // so ttyname() and tty(1) find it inside the container.
+    if (boot.tty !== undefined) {
+      const fd = mountTargetInRoot(rootFd, "/dev/console", { file: true, noSymlinks: true });
+      try {
+        sys.mount(boot.tty, fdPath(fd), { flags: MS.BIND });
+      } finally {
+        fsCalls.close(fd);
+      }
+      // Opened here, through the new mount, and kept: after pivot_root a
+      // name in /dev could be something else by the time it is opened.
+      consoleFd = sys.openDevice(rootFd, "/dev/console", O.RDWR | O.NOCTTY);
+    }
+    // The file masked paths are covered with: our own /dev/null, checked to
+    // be the null device, held by descriptor (CVE-2025-31133's lesson).
+    if ((spec.linux?.maskedPaths ?? []).length > 0) {
+      nullFd = sys.openDevice(rootFd, "/dev/null", O.PATH, [1, 3]);
+    }
+    // The working directory must exist before the root may turn read-only.
+    const cwd = spec.process?.cwd ?? "/";
+    try {
+      fsCalls.close(mkdirAllInRoot(rootFd, cwd));
+    } catch (err) {
+      throw new ConfigError(`Cannot create working directory "${cwd}": ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+
+    // 6. pivot_root; from here on paths are the container's.
+    pivotInto(sys, rootfs);
+    // The terminal again, as /dev/console, so /proc/self/fd/0 reads that
+    // (the session keeps its controlling terminal: same tty).
+    if (consoleFd >= 0) reattachTerminal(consoleFd);
+    if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
+
+    // 7. Masked and read-only paths, then the read-only root, then the
+    // working directory.
+    const newRoot = sys.openRoot("/");
+    try {
+      for (const p of spec.linux?.maskedPaths ?? []) maskPath(sys, newRoot, p, fdPath(nullFd));
+      for (const p of spec.linux?.readonlyPaths ?? []) readonlyPath(sys, newRoot, p);
+      if (spec.root?.readonly) sys.mount("", "/", { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.REC });
+      enterWorkdir(sys, newRoot, spec.process?.cwd ?? "/");
+    } finally {
+      fsCalls.close(newRoot);
+    }
+  } finally {
+    fsCalls.close(rootFd);
+    if (nullFd >= 0) fsCalls.close(nullFd);
+    if (consoleFd >= 0) fsCalls.close(consoleFd);
+  }
+}
+
+/**
+ * Enters the working directory, resolved inside the container's root by the
+ * kernel (RESOLVE_IN_ROOT|NO_MAGICLINKS): an image or a container that
+ * plants `/app -> /proc/self/task/N/root/...` (a thread whose root is still
+ * the host's) gets an error, not a host working directory (CVE-2024-21626).
+ */
+export function enterWorkdir(sys: Syscalls, rootFd: number, cwd: string): void {
+  let fd: number;
+  try {
+    fd = openInRoot(rootFd, cwd, O.DIRECTORY);
+  } catch (err) {
+    throw new ConfigError(`Cannot enter working directory "${cwd}": ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  try {
+    sys.fchdir(fd);
+  } finally {
+    fsCalls.close(fd);
+  }
+}
+
+/**
+ * Sets the spec's sysctls (validated to belong to namespaces the container
+ * creates: runtime/spec.ts). Written through the host's /proc before
+ * pivot_root: a namespaced sysctl file acts on the namespace of whoever
+ * opens it, and the init's main thread is in the new ones by now.
+ */
+export function applySysctls(sysctl: Record<string, string>): void {
+  for (const [key, value] of Object.entries(sysctl)) {
+    const path = `/proc/sys/${key.replaceAll(".", "/")}`;
+    try {
+      Deno.writeTextFileSync(path, value);
+    } catch (err) {
+      throw new ConfigError(`Cannot set sysctl ${key}=${JSON.stringify(value)}: ${(err as Error).message}`);
+    }
+  }
+}
+
+const RLIMIT_NAMES = RLIMIT as Readonly<Record<string, number>>;
+
+/**
+ * Step 8: resource limits, the capability bounding set, the user identity
+ * (groups before ids), the other capability sets, then no_new_privs.
+ *
+ * The bounding set is trimmed while still root with every capability; with
+ * a non-root uid, PR_SET_KEEPCAPS keeps the permitted set across setuid, and
+ * capset() then sets exactly what the spec asks for (runc's order).
+ */
+export function applyIdentity(sys: Syscalls, spec: Spec, maxCap: number): void {
+  for (const r of spec.process?.rlimits ?? []) {
+    const res = RLIMIT_NAMES[r.type.replace(/^RLIMIT_/, "")];
+    if (res === undefined) {
+      throw new ConfigError(`Invalid container configuration: unknown rlimit "${r.type}"`);
+    }
+    sys.setrlimit(res, r.soft, r.hard);
+  }
+  const user = spec.process?.user ?? { uid: 0, gid: 0 };
+  const caps = spec.process?.capabilities;
+  if (caps !== undefined) {
+    const bounding = new Set((caps.bounding ?? []).map(capNumber));
+    for (let c = 0; c <= maxCap; c++) if (!bounding.has(c)) sys.prctl(PR.CAPBSET_DROP, c);
+    if (user.uid !== 0) sys.prctl(PR.SET_KEEPCAPS, 1);
+  }
+  sys.setgroups(user.additionalGids ?? []);
+  sys.setgid(user.gid);
+  sys.setuid(user.uid);
+  if (caps !== undefined) {
+    sys.capset(capMask(caps.effective ?? []), capMask(caps.permitted ?? []), capMask(caps.inheritable ?? []));
+    sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL);
+    for (const a of caps.ambient ?? []) sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, capNumber(a));
+  }
+  if (spec.process?.noNewPrivileges) sys.prctl(PR.SET_NO_NEW_PRIVS, 1);
+}
+
+/** Builds the exec plan: the command resolved in the container's PATH. */
+export function planExec(spec: Spec): ExecPlan {
+  const args = spec.process!.args;
+  const env = spec.process!.env ?? [];
+  return { path: lookPath(args[0]!, envValue(env, "PATH")), argv: args, env };
+}
+
+/**
+ * Makes sure the calling process is in the cgroup of `procs`. The runtime
+ * usually moved us already, while this process was starting (on cgroup v1
+ * the first move costs an RCU grace period, 10–15 ms here, which that hides);
+ * cgroup.procs lists pids as our PID namespace sees them, so we look for our
+ * own, and only write "0" (ourselves) if it is not there.
+ */
+export function joinCgroup(procs: string): void {
+  try {
+    const me = String(processCalls.getpid());
+    if (Deno.readTextFileSync(procs).split("\n").includes(me)) return;
+    Deno.writeTextFileSync(procs, "0");
+  } catch (err) {
+    throw new ConfigError(
+      `Cannot join cgroup ${procs.slice(0, -"/cgroup.procs".length)}: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Steps 1–8 in order; returns what step 9 executes. */
+export function setupContainer(
+  sys: Syscalls,
+  spec: Spec,
+  boot: InitBootstrap,
+  options: {
+    installSeccomp?: (program: Uint8Array<ArrayBuffer>) => void;
+    /** From readLastCap(), read before anything changed. */
+    lastCap?: number;
+    /** The sync pipe's write end: its reader gone means the runtime died. */
+    syncFd?: number;
+  } = {},
+): ExecPlan {
+  const installSeccomp = options.installSeccomp ?? processCalls.installSeccompFilter;
+  const lastCap = options.lastCap ?? readLastCap();
+  if (spec.process === undefined) throw new ConfigError("Invalid container configuration: process: missing");
+  // 1. If the runtime is SIGKILLed, the kernel kills us, and with PID 1 gone
+  // the whole PID namespace (survives execve; see prctl(2)). Not for a
+  // created container: `tinyo create` exits and its monitor takes over.
+  const dieWithRuntime = (): void => {
+    if (boot.execFifo !== undefined) return;
+    sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
+    // The runtime may have died before that took effect (a parent-death
+    // signal is not sent retroactively): then the read end of the sync pipe
+    // is closed, and poll(2) on our write end says so (POLLERR).
+    if (options.syncFd !== undefined && options.syncFd >= 0) {
+      if ((pidCalls.pollOne(options.syncFd, 0) & POLL.ERR) !== 0) {
+        throw new ConfigError("The runtime that started this container is gone");
+      }
+    }
+  };
+  dieWithRuntime();
+  // Join the container's cgroup before any namespace: the cgroup namespace
+  // created next is rooted where the init stands, and limits apply from here.
+  for (const procs of boot.cgroupProcs ?? []) joinCgroup(procs);
+  // 2. Namespaces of running containers, through pidfds the runtime checked
+  // (no /proc/PID path that a reused pid could redirect), then the rest.
+  let joined = 0;
+  for (const j of boot.joinPidfds ?? []) {
+    // setns into a mount namespace needs a private fs_struct (root, cwd).
+    if ((j.flags & CLONE.NEWNS) !== 0) sys.unshare(CLONE.FS);
+    sys.setnsFd(j.fd, j.flags, "a container's namespaces");
+    processCalls.close(j.fd);
+    joined |= j.flags;
+  }
+  const nsPlan = planNamespaces(spec);
+  nsPlan.join = nsPlan.join.filter((ns) => (ns.flag & joined) === 0);
+  if (boot.mountNamespaceCreated) nsPlan.unshareFlags &= ~CLONE.NEWNS;
+  applyNamespaces(sys, nsPlan);
+  const creates = (type: string): boolean =>
+    spec.linux?.namespaces?.some((n) => n.type === type && n.path === undefined) ?? false;
+  if (boot.exec) {
+    // Joining a running container: its mount namespace put us in its root;
+    // nothing is mounted, only the working directory is entered (resolved
+    // inside that root: the container may have planted symlinks).
+    const root = sys.openRoot("/");
+    try {
+      enterWorkdir(sys, root, spec.process.cwd);
+    } catch (err) {
+      throw new ConfigError(`Cannot exec in the container: ${(err as Error).message}`);
+    } finally {
+      fsCalls.close(root);
+    }
+  } else {
+    // 3.
+    if (spec.hostname !== undefined && creates("uts")) sys.sethostname(spec.hostname);
+    if (creates("network")) sys.linkUp("lo");
+    if (spec.linux?.sysctl !== undefined) applySysctls(spec.linux.sysctl);
+    // 4–7.
+    setupFilesystem(sys, spec, boot);
+  }
+  // The command is looked up while still root: PATH directories may be
+  // unreadable for the target user, exactly as with runc.
+  const plan = planExec(spec);
+  // Compiled now, installed last: the filter may forbid what set-up needs.
+  if (spec.linux?.seccomp !== undefined) {
+    plan.seccomp = compileSeccomp(spec.linux.seccomp, {
+      capabilities: spec.process.capabilities?.effective ?? [],
+    });
+  }
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which the
+  // identity step drops: then the filter goes in first (runc does the same),
+  // and the rest of set-up runs under it.
+  if (plan.seccomp !== undefined && !spec.process.noNewPrivileges) {
+    installSeccomp(plan.seccomp);
+    delete plan.seccomp;
+  }
+  // 8.
+  applyIdentity(sys, spec, lastCap);
+  // Changing the uid or gid cleared the parent-death signal (commit_creds):
+  // set it again, and check again that the runtime is there (runc's
+  // pdeath.Restore). A hostile PID 1 may still clear it for itself later.
+  dieWithRuntime();
+  return plan;
+}
+
+/**
+ * Closes every descriptor above stderr that is not close-on-exec, except
+ * `keep`: whatever the caller of tinyo leaked (an `exec 9</etc` in its shell
+ * would otherwise hand the host's /etc to the container). Deno's own
+ * descriptors are all close-on-exec and stay.
+ */
+export function closeLeakedFds(keep: readonly number[]): void {
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd <= 2 || keep.includes(fd)) continue;
+    try {
+      if (!processCalls.isCloexec(fd)) processCalls.close(fd);
+    } catch (err) {
+      // The directory's own descriptor, closed by the time we look.
+      if (!isErrno(err, "EBADF")) throw err;
+    }
+  }
+}
+
+/** Step 9: hands the process over to the command. Never returns. */
+function execCommand(plan: ExecPlan, syncFd: number): never {
+  // Ignored signals and the signal mask survive execve (handled ones are
+  // reset by it): the command must not inherit Deno's.
+  processCalls.unblockAllSignals();
+  processCalls.resetIgnoredSignals();
+  if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
+  // Nothing but stdio crosses execve: whatever set-up left open, and any
+  // descriptor a library opened without O_CLOEXEC.
+  pidCalls.cloexecFrom(3);
+  // Seccomp as close to exec as possible (runc's standard_init_linux.go).
+  if (plan.seccomp !== undefined) processCalls.installSeccompFilter(plan.seccomp);
+  try {
+    return processCalls.execve(plan.path, plan.argv, plan.env);
+  } catch (err) {
+    throw execError(plan.argv[0]!.includes("/") ? plan.path : plan.argv[0]!, err);
+  }
+}
+
+/** The init's entry point (`tinyo init`). Exits the process on failure. */
+export function initMain(): never {
+  // First of all: nobody but root with CAP_SYS_PTRACE may look inside this
+  // process until execve (which resets it for the command).
+  processCalls.prctl(PR.SET_DUMPABLE, 0);
+  const syncFd = Number(Deno.env.get("TINYO_SYNC_FD") ?? "-1");
+  try {
+    // The sync pipe must close when the command starts (that is the signal).
+    if (syncFd >= 0) processCalls.setCloexec(syncFd, true);
+    const raw = Deno.env.get("TINYO_INIT");
+    if (raw === undefined) {
+      throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
+    }
+    const boot = JSON.parse(raw) as InitBootstrap;
+    closeLeakedFds([syncFd, ...(boot.joinPidfds ?? []).map((j) => j.fd)]);
+    const lastCap = readLastCap();
+    // A new session always: without one the container would keep the
+    // caller's terminal as its controlling terminal, and could push input
+    // into the caller's shell with TIOCSTI. With -t, the session leader gets
+    // the pty as its controlling terminal instead.
+    if (boot.tty !== undefined) attachTerminal(boot.tty);
+    else processCalls.setsid();
+    const spec = loadSpec(boot.config ?? `${boot.bundle}/config.json`);
+    // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
+    // survives pivot_root, and reopen it through /proc/self/fd later (runc).
+    const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
+    const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
+    if (fifoFd >= 0) {
+      if (syncFd >= 0) sendToRuntime(syncFd, { type: "created" });
+      // Blocks until `tinyo start` opens the FIFO for reading.
+      Deno.writeTextFileSync(`/proc/self/fd/${fifoFd}`, "0");
+      processCalls.close(fifoFd);
+    }
+    execCommand(plan, syncFd);
+  } catch (err) {
+    const exitCode = exitCodeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (syncFd >= 0) sendToRuntime(syncFd, { type: "error", message, exitCode });
+    else {
+      // deno-lint-ignore no-console
+      console.error(`tinyo: ${message}`);
+    }
+    Deno.exit(exitCode);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Starting the container's init: tinyo re-executed in init mode, as PID 1 of
+ * a new PID namespace.
+ *
+ * Deno cannot fork into JavaScript, and it is multi-threaded, so this is
+ * runc's re-exec model with Deno's constraints (shared/docs/PLATFORM.md):
+ *
+ * - The runtime touches only the PID namespace. On its main thread it calls
+ *   unshare(CLONE_NEWPID), which affects only children created afterwards,
+ *   spawns the init with `Deno.Command().spawn()` from that same thread, and
+ *   at once calls setns() back into its original PID namespace, so its later
+ *   children land in the host namespace again.
+ * - Between the unshare and the setns the thread must not create threads (the
+ *   kernel refuses CLONE_THREAD there and Deno would panic): only the async
+ *   spawn runs in that window.
+ * - A new container's mount namespace is made here too, in the same window:
+ *   unshare(CLONE_NEWNS) next to CLONE_NEWPID, spawn, setns back (and back
+ *   into the saved working directory). The init then starts with all of its
+ *   threads in the new mount namespace and sharing one root and working
+ *   directory, so pivot_root moves every one of them: no Deno thread keeps
+ *   the host's root for a container process to reach through
+ *   /proc/PID/task/TID/root. (An unshare on the init's main thread would move
+ *   that thread alone.)
+ * - The binary the init runs (Deno, or the compiled tinyo) is bound
+ *   read-only onto itself in that mount namespace before the spawn, so the
+ *   init's /proc/PID/exe is on a read-only mount: a container that gets a
+ *   descriptor of it (a `#!/proc/self/exe` script as its command, or racing
+ *   an exec's start) cannot rewrite the host's binary (CVE-2019-5736). Every
+ *   spawn gets such a namespace, exec too; `newMountNamespace` only says
+ *   whether the init keeps it as the container's.
+ * - The init gets the write end of the sync pipe (runtime/channel.ts) as an
+ *   inherited file descriptor; the runtime keeps the read end. Descriptors
+ *   listed in `inherit` are passed on too (pidfds of containers to join).
+ *
+ * @module
+ */
+
+import { CLONE, fsCalls, MS, O, processCalls } from "../syscalls.ts";
+
+/** How to spawn the init. */
+export interface SpawnInitOptions {
+  /** JSON for TINYO_INIT (the `InitBootstrap`). */
+  bootstrap: string;
+  /**
+   * Create a new PID namespace (true), join the one of a process (a pidfd the
+   * caller checked), or stay in the runtime's (false).
+   */
+  pidNamespace: boolean | { pidfd: number };
+  /** The mount namespace made around the spawn becomes the container's (see above). */
+  newMountNamespace?: boolean;
+  /** Descriptors (close-on-exec, owned by the caller) to pass to the init; their copies' numbers are returned. */
+  inherit?: number[];
+  /** cgroup.procs files to move the init into as soon as it exists. */
+  cgroupProcs?: string[];
+  /** stdio of the init, and so of the container's command. */
+  stdio?: { stdin: "inherit" | "null"; stdout: "inherit" | "null"; stderr: "inherit" | "null" };
+}
+
+/** A spawned init. */
+export interface SpawnedInit {
+  /** The Deno handle (host pid, status, kill). */
+  child: Deno.ChildProcess;
+  /** Read end of the sync pipe (close it through `waitForInit`). */
+  syncFd: number;
+}
+
+/** The numbers the init will see for descriptors passed with `inherit`, in order. */
+export type InheritedFds = number[];
+
+/** The command line that re-executes tinyo in init mode. */
+export function initCommand(): { path: string; args: string[] } {
+  const path = Deno.execPath();
+  if (Deno.build.standalone) return { path, args: ["init"] };
+  const main = decodeURIComponent(new URL("../../main.ts", import.meta.url).pathname);
+  return { path, args: ["run", "--allow-all", "--no-config", "--quiet", main, "init"] };
+}
+
+/** Environment of the init: what Deno itself needs, nothing of the user's. */
+function initEnv(bootstrap: string, syncFd: number): Record<string, string> {
+  const env: Record<string, string> = { TINYO_INIT: bootstrap, TINYO_SYNC_FD: String(syncFd) };
+  for (const key of ["DENO_DIR", "HOME", "XDG_CACHE_HOME", "PATH", "NO_COLOR"]) {
+    const v = Deno.env.get(key);
+    if (v !== undefined) env[key] = v;
+  }
+  return env;
+}
+
+/**
+ * In the mount namespace just made for a spawn (this thread's only): nothing
+ * propagates back to the host, and the init's binary is a read-only bind
+ * mount of itself, which the init's execve then resolves.
+ */
+function protectBinary(path: string): void {
+  processCalls.mount("", "/", { flags: MS.REC | MS.PRIVATE });
+  processCalls.mount(path, path, { flags: MS.BIND });
+  processCalls.mount("", path, { flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV });
+}
+
+/**
+ * Spawns the init. On return the runtime is back in its own PID and mount
+ * namespaces and working directory.
+ *
+ * @param bootstrap Builds TINYO_INIT once the numbers of the inherited
+ *   descriptors are known.
+ */
+export function spawnInit(
+  options: Omit<SpawnInitOptions, "bootstrap"> & { bootstrap: string | ((fds: InheritedFds) => string) },
+): SpawnedInit {
+  const [readFd, writeFd] = processCalls.pipe2(O.CLOEXEC);
+  // dup() clears close-on-exec on the copy: the init inherits exactly these.
+  const inheritFd = processCalls.dup(writeFd);
+  processCalls.close(writeFd);
+  const passed = (options.inherit ?? []).map((fd) => processCalls.dup(fd));
+  const bootstrap = typeof options.bootstrap === "string" ? options.bootstrap : options.bootstrap(passed);
+  const { path, args } = initCommand();
+  const stdio = options.stdio ?? { stdin: "inherit", stdout: "inherit", stderr: "inherit" };
+  const command = new Deno.Command(path, {
+    args,
+    env: initEnv(bootstrap, inheritFd),
+    clearEnv: true,
+    ...stdio,
+  });
+  let hostPidNs = -1;
+  let hostMntNs = -1;
+  let cwdFd = -1;
+  let unshared = false;
+  let child: Deno.ChildProcess;
+  try {
+    if (options.pidNamespace !== false) {
+      hostPidNs = processCalls.open("/proc/self/ns/pid", O.RDONLY | O.CLOEXEC);
+    }
+    hostMntNs = processCalls.open("/proc/self/ns/mnt", O.RDONLY | O.CLOEXEC);
+    cwdFd = processCalls.open(".", O.PATH | O.DIRECTORY | O.CLOEXEC);
+    processCalls.unshare((options.pidNamespace === true ? CLONE.NEWPID : 0) | CLONE.NEWNS);
+    unshared = true;
+    protectBinary(path);
+    if (typeof options.pidNamespace === "object") {
+      processCalls.setns(options.pidNamespace.pidfd, CLONE.NEWPID, "the container's PID namespace");
+    }
+    // Nothing but the spawn between the unshare and the setns below.
+    child = command.spawn();
+  } catch (err) {
+    processCalls.close(readFd);
+    throw err;
+  } finally {
+    if (hostPidNs >= 0) {
+      processCalls.setns(hostPidNs, CLONE.NEWPID, "/proc/self/ns/pid");
+      processCalls.close(hostPidNs);
+    }
+    if (unshared) {
+      // The unshare gave this thread its own root and working directory;
+      // joining our mount namespace again resets both to its root: restore
+      // the working directory.
+      processCalls.setns(hostMntNs, CLONE.NEWNS, "/proc/self/ns/mnt");
+      processCalls.close(hostMntNs);
+      fsCalls.fchdir(cwdFd);
+    }
+    if (!unshared && hostMntNs >= 0) processCalls.close(hostMntNs);
+    if (cwdFd >= 0) processCalls.close(cwdFd);
+    processCalls.close(inheritFd);
+    for (const fd of passed) processCalls.close(fd);
+  }
+  // Move the init into its cgroup now, in the background, while it starts
+  // (see joinCgroup in init.ts, which checks and finishes the job).
+  for (const procs of options.cgroupProcs ?? []) {
+    Deno.writeTextFile(procs, String(child.pid)).catch(() => {});
+  }
+  return { child, syncFd: readFd };
+}

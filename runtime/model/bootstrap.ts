@@ -1,0 +1,68 @@
+/**
+ * The contract between the runtime and its init: what the runtime hands the
+ * init (TINYO_INIT, JSON), and the messages the init sends back on the sync
+ * pipe. Both sides import this; neither imports the other.
+ *
+ * @module
+ */
+
+/** Where the rootfs comes from, prepared by the init inside its mount namespace. */
+export interface RootfsSource {
+  /** Read-only image layers (lowest last), or a directory to bind when `upper` is absent. */
+  lower: string[];
+  /** The container's writable layer; absent to bind `lower[0]` itself. */
+  upper?: string;
+  /** overlayfs work directory, on the same filesystem as `upper`. */
+  work?: string;
+}
+
+/** What the runtime hands the init, as JSON in TINYO_INIT. */
+export interface InitBootstrap {
+  /** The bundle directory holding config.json. */
+  bundle: string;
+  /** The host path of config.json (defaults to `<bundle>/config.json`). */
+  config?: string;
+  /** How to build the root mount; absent to bind `root.path` onto itself. */
+  rootfs?: RootfsSource;
+  /** cgroup.procs files to join (write "0") before anything else. */
+  cgroupProcs?: string[];
+  /** Join a running container (`tinyo exec`) instead of setting one up. */
+  exec?: boolean;
+  /**
+   * OCI create/start: after set-up, report "created" and wait until `tinyo
+   * start` opens this FIFO before exec'ing. The init then has no parent-death
+   * signal: its monitor (conmon) outlives the `tinyo create` that spawned it.
+   */
+  execFifo?: string;
+  /** A pty slave (host path) to make the controlling terminal and stdio. */
+  tty?: string;
+  /**
+   * The runtime spawned the init inside a new mount namespace already (so
+   * every thread of the init is in it and pivot_root moves them all): the
+   * init must not unshare another one.
+   */
+  mountNamespaceCreated?: boolean;
+  /**
+   * Namespaces to join through pidfds the runtime checked and passed down
+   * (exec, `--network container:NAME`, ...): each descriptor's `flags` in one
+   * setns(2). Namespace entries of the spec with those types are not joined
+   * again by path.
+   */
+  joinPidfds?: { fd: number; flags: number }[];
+}
+
+/** A message the init sends to the runtime. */
+export type InitMessage =
+  | { type: "created" }
+  | { type: "exec" }
+  | { type: "error"; message: string; exitCode: number };
+
+/** What the runtime learnt from the init. */
+export interface InitOutcome {
+  /** The init reached execve. */
+  execed: boolean;
+  /** The init is set up and waits for `start` (create mode). */
+  created?: boolean;
+  /** The init failed (set-up or execve), with the exit code to end with. */
+  error?: { message: string; exitCode: number };
+}

@@ -1,0 +1,476 @@
+/**
+ * `tinyo run` options → an OCI runtime-spec configuration, with the defaults
+ * docker and `runc spec` users expect. Pure: no I/O.
+ *
+ * @module
+ */
+
+import { type Mount, type Namespace, OCI_VERSION, type Spec } from "./spec.ts";
+import { ConfigError } from "../errors.ts";
+import { resolveCapabilities } from "./capabilities.ts";
+import { loadSeccompProfile, resolveProfile } from "./seccomp/compile.ts";
+import { DEFAULT_SECCOMP_PROFILE } from "./seccomp/default.ts";
+import { ALLOW_ALL_DEVICES, DEFAULT_DEVICE_RULES } from "./devices.ts";
+
+/** The PATH used when the container's environment sets none. */
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** The limits tinyo sets (OCI linux.resources, flattened). */
+export interface CgroupResources {
+  /** Memory limit in bytes. */
+  memory?: number;
+  /** Memory plus swap in bytes; -1 for unlimited swap. */
+  memorySwap?: number;
+  /** CFS quota and period in microseconds. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  /** Relative CPU weight (docker's --cpu-shares, 2..262144). */
+  cpuShares?: number;
+  /** Maximum number of tasks. */
+  pidsLimit?: number;
+}
+
+/** A resolved identity. */
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  /** Home directory from /etc/passwd ("/" when unknown). */
+  home: string;
+}
+
+/** A `-v HOST:CTR[:ro]` volume. */
+export interface Volume {
+  source: string;
+  destination: string;
+  readonly: boolean;
+}
+
+/** What the user asked `tinyo run` for. */
+export interface RunOptions {
+  /** The tarball or directory named on the command line. */
+  image: string;
+  /** Command and arguments (empty: /bin/sh). */
+  command: string[];
+  env: string[];
+  workdir?: string;
+  hostname?: string;
+  volumes: Volume[];
+  readOnly: boolean;
+  /** Write into a directory rootfs instead of an overlay on top of it. */
+  rootfsRw: boolean;
+  network: "none" | "host";
+  /** `-u USER[:GROUP]`, resolved against the image by the runtime. */
+  userSpec?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  /** no_new_privs (default true). */
+  noNewPrivileges?: boolean;
+  /** "default", "unconfined" or a docker-format profile path (default "default"). */
+  seccomp?: string;
+  ulimits?: { type: string; soft: number; hard: number }[];
+  tmpfs?: { destination: string; options: string[] }[];
+  /** cgroup limits. */
+  resources?: CgroupResources;
+  /** `--name`. */
+  name?: string;
+  /** `-t`: a pseudo-terminal; `-i`: forward stdin to it. */
+  tty?: boolean;
+  interactive?: boolean;
+  /** Namespaces to share with running containers (`--network container:NAME`, ...): type → name. */
+  share?: { network?: string; ipc?: string; pid?: string; uts?: string };
+}
+
+/** Paths of namespaces to join instead of creating, by type. */
+export interface NamespaceJoins {
+  network?: string;
+  ipc?: string;
+  pid?: string;
+  uts?: string;
+}
+
+/** The paths runc's default spec masks (and docker's). */
+export const DEFAULT_MASKED_PATHS = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** The paths runc's default spec makes read-only. */
+export const DEFAULT_READONLY_PATHS = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/** Parses `--ulimit NAME=SOFT[:HARD]` (`unlimited` or -1 for no limit). */
+export function parseUlimit(value: string): { type: string; soft: number; hard: number } {
+  const m = /^([a-z]+)=(-?\d+|unlimited)(?::(-?\d+|unlimited))?$/.exec(value.trim());
+  const names = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+  ];
+  if (m === null || !names.includes(m[1]!)) {
+    throw new ConfigError(
+      `Invalid ulimit "${value}": expected NAME=SOFT[:HARD] with NAME one of ${names.join(", ")}`,
+    );
+  }
+  const num = (v: string): number => v === "unlimited" || v === "-1" ? -1 : Number(v);
+  const soft = num(m[2]!);
+  const hard = m[3] === undefined ? soft : num(m[3]);
+  if (hard !== -1 && (soft === -1 || soft > hard)) {
+    throw new ConfigError(`Invalid ulimit "${value}": the soft limit exceeds the hard one`);
+  }
+  return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft, hard };
+}
+
+/** Parses `--tmpfs PATH[:OPTIONS]`. */
+export function parseTmpfs(value: string): { destination: string; options: string[] } {
+  const colon = value.indexOf(":");
+  const destination = colon < 0 ? value : value.slice(0, colon);
+  if (!destination.startsWith("/")) {
+    throw new ConfigError(`Invalid --tmpfs "${value}": the path must be absolute`);
+  }
+  const options = colon < 0 ? [] : value.slice(colon + 1).split(",").filter((o) => o !== "");
+  return { destination, options };
+}
+
+/** Host files the container sees at /etc/hostname, /etc/hosts and /etc/resolv.conf. */
+export interface EtcFiles {
+  hostname: string;
+  hosts: string;
+  resolvConf: string;
+}
+
+/** Parses `-v HOST:CTR[:ro|rw]`. */
+export function parseVolume(value: string): Volume {
+  const parts = value.split(":");
+  const [source, destination, mode] = parts;
+  if (parts.length < 2 || parts.length > 3 || !source || !destination) {
+    throw new ConfigError(`Invalid volume "${value}": expected HOST:CONTAINER[:ro]`);
+  }
+  if (!source.startsWith("/")) {
+    throw new ConfigError(
+      `Invalid volume "${value}": the host path must be absolute (named volumes are not supported)`,
+    );
+  }
+  if (!destination.startsWith("/")) {
+    throw new ConfigError(`Invalid volume "${value}": the container path must be absolute`);
+  }
+  if (mode !== undefined && mode !== "ro" && mode !== "rw") {
+    throw new ConfigError(`Invalid volume "${value}": unknown mode "${mode}" (use ro or rw)`);
+  }
+  return { source, destination, readonly: mode === "ro" };
+}
+
+/** Parses `-e KEY=VALUE`, or `-e KEY` taking KEY from `hostEnv` (skipped when unset). */
+export function parseEnv(value: string, hostEnv: (key: string) => string | undefined): string | undefined {
+  const eq = value.indexOf("=");
+  if (eq === 0) throw new ConfigError(`Invalid environment variable "${value}": the name is empty`);
+  if (eq > 0) return value;
+  const v = hostEnv(value);
+  return v === undefined ? undefined : `${value}=${v}`;
+}
+
+/** The container's /etc/hosts for `hostname` (loopback only, as the network is). */
+export function hostsFile(hostname: string): string {
+  return [
+    "127.0.0.1\tlocalhost localhost.localdomain",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    `127.0.1.1\t${hostname}`,
+    "",
+  ].join("\n");
+}
+
+/** The mounts every container gets (runc's `spec` template, docker's defaults). */
+export function defaultMounts(): Mount[] {
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+  ];
+}
+
+/**
+ * Builds the container's spec.
+ *
+ * @param opts What the user asked for.
+ * @param ctx The container id, its rootfs mount point and its /etc files.
+ */
+export function buildRunSpec(
+  opts: RunOptions,
+  ctx: {
+    id: string;
+    rootfs: string;
+    etc: EtcFiles;
+    hostEnv?: (key: string) => string | undefined;
+    /** The resolved `-u` identity. */
+    user?: ResolvedUser;
+    /** Capabilities tinyo itself holds (what --privileged and ALL can give). */
+    availableCaps?: readonly string[];
+    /** Namespaces joined instead of created. */
+    joins?: NamespaceJoins;
+  },
+): Spec {
+  const joins = ctx.joins ?? {};
+  if (joins.uts !== undefined && opts.hostname !== undefined) {
+    throw new ConfigError(
+      "Cannot set --hostname together with --uts container:NAME: the host name is that container's",
+    );
+  }
+  const hostname = opts.hostname ?? ctx.id.slice(0, 12);
+  const user = ctx.user ?? { uid: 0, gid: 0, additionalGids: [], home: "/root" };
+  const env = new Map<string, string>([
+    ["PATH", DEFAULT_PATH],
+    ["HOSTNAME", hostname],
+    ["HOME", user.uid === 0 ? "/root" : user.home],
+    ...(opts.tty ? [["TERM", "xterm"] as [string, string]] : []),
+  ]);
+  for (const raw of opts.env) {
+    const e = parseEnv(raw, ctx.hostEnv ?? (() => undefined));
+    if (e === undefined) continue;
+    const eq = e.indexOf("=");
+    env.set(e.slice(0, eq), e.slice(eq + 1));
+  }
+  const workdir = opts.workdir ?? "/";
+  if (!workdir.startsWith("/")) {
+    throw new ConfigError(`Invalid working directory "${workdir}": it must be absolute`);
+  }
+  const ns = (type: "pid" | "uts" | "ipc" | "network"): Namespace =>
+    joins[type] !== undefined ? { type, path: joins[type]! } : { type };
+  const namespaces: Namespace[] = [ns("pid"), { type: "mount" }, ns("uts"), ns("ipc"), { type: "cgroup" }];
+  if (opts.network === "none" || joins.network !== undefined) namespaces.push(ns("network"));
+  const privileged = opts.privileged ?? false;
+  const mounts = defaultMounts();
+  if (privileged) {
+    const sys = mounts.find((m) => m.destination === "/sys")!;
+    sys.options = sys.options!.filter((o) => o !== "ro");
+  }
+  const bindFile = (source: string, destination: string): Mount => ({
+    destination,
+    type: "bind",
+    source,
+    options: ["rbind", "rprivate"],
+  });
+  mounts.push(bindFile(ctx.etc.hostname, "/etc/hostname"));
+  mounts.push(bindFile(ctx.etc.hosts, "/etc/hosts"));
+  mounts.push(bindFile(ctx.etc.resolvConf, "/etc/resolv.conf"));
+  for (const t of opts.tmpfs ?? []) {
+    mounts.push({
+      destination: t.destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "noexec", ...t.options],
+    });
+  }
+  for (const v of opts.volumes) {
+    mounts.push({
+      destination: v.destination,
+      type: "bind",
+      source: v.source,
+      options: ["rbind", "rprivate", ...(v.readonly ? ["ro"] : [])],
+    });
+  }
+  // Capabilities: docker's default set, adjusted; all the runtime has with --privileged.
+  let caps = resolveCapabilities(opts.capAdd ?? [], opts.capDrop ?? [], privileged);
+  const available = ctx.availableCaps;
+  if (available !== undefined) {
+    const wantsAll = privileged || (opts.capAdd ?? []).some((c) => c.toUpperCase() === "ALL");
+    const missing = caps.filter((c) => !available.includes(c));
+    if (missing.length > 0 && !wantsAll) {
+      throw new ConfigError(
+        `Cannot grant ${missing.join(", ")}: tinyo itself does not hold ${
+          missing.length > 1 ? "them" : "it"
+        }`,
+      );
+    }
+    caps = caps.filter((c) => available.includes(c));
+  }
+  // A non-root user gets the bounding set only (no file capabilities here), as with docker.
+  const granted = user.uid === 0 ? caps : [];
+  const seccompChoice = opts.seccomp ?? (privileged ? "unconfined" : "default");
+  const seccomp = seccompChoice === "unconfined" ? undefined : resolveProfile(
+    seccompChoice === "default" ? DEFAULT_SECCOMP_PROFILE : loadSeccompProfile(seccompChoice),
+    {
+      capabilities: caps,
+    },
+  );
+  return {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: opts.tty ?? false,
+      user: {
+        uid: user.uid,
+        gid: user.gid,
+        ...(user.additionalGids.length > 0 ? { additionalGids: user.additionalGids } : {}),
+      },
+      args: opts.command.length > 0 ? opts.command : ["/bin/sh"],
+      env: [...env].map(([k, v]) => `${k}=${v}`),
+      cwd: workdir,
+      capabilities: {
+        bounding: caps,
+        effective: granted,
+        permitted: granted,
+        inheritable: granted,
+        ambient: [],
+      },
+      noNewPrivileges: opts.noNewPrivileges ?? true,
+      ...(opts.ulimits && opts.ulimits.length > 0 ? { rlimits: opts.ulimits } : {}),
+    },
+    root: { path: ctx.rootfs, readonly: opts.readOnly },
+    ...(joins.uts === undefined ? { hostname } : {}),
+    mounts,
+    annotations: { "org.tinyo.image": opts.image },
+    linux: {
+      namespaces,
+      rootfsPropagation: "rprivate",
+      cgroupsPath: `tinyo/${ctx.id}`,
+      resources: {
+        ...ociResources(opts.resources ?? {}),
+        // Every device denied but the safe ones (everything with --privileged, as docker).
+        devices: (privileged ? ALLOW_ALL_DEVICES : DEFAULT_DEVICE_RULES).map((r) => ({ ...r })),
+      },
+      // ping without CAP_NET_RAW: ICMP datagram sockets for every group, in
+      // the container's own network namespace only (podman does the same).
+      ...(opts.network === "none" && joins.network === undefined
+        ? { sysctl: { "net.ipv4.ping_group_range": "0 2147483647" } }
+        : {}),
+      ...(privileged ? {} : { maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }),
+      ...(seccomp ? { seccomp } : {}),
+    },
+  };
+}
+
+/** Our flat limits in the OCI linux.resources shape. */
+export function ociResources(r: CgroupResources): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r.memory !== undefined || r.memorySwap !== undefined) {
+    out.memory = {
+      ...(r.memory !== undefined ? { limit: r.memory } : {}),
+      ...(r.memorySwap !== undefined ? { swap: r.memorySwap } : {}),
+    };
+  }
+  if (r.cpuQuota !== undefined || r.cpuShares !== undefined) {
+    out.cpu = {
+      ...(r.cpuQuota !== undefined ? { quota: r.cpuQuota, period: r.cpuPeriod ?? 100000 } : {}),
+      ...(r.cpuShares !== undefined ? { shares: r.cpuShares } : {}),
+    };
+  }
+  if (r.pidsLimit !== undefined) out.pids = { limit: r.pidsLimit };
+  return out;
+}
+
+/** OCI linux.resources back to our flat limits (what the runtime applies). */
+export function flatResources(res: Record<string, unknown> | undefined): CgroupResources {
+  const r = (res ?? {}) as {
+    memory?: { limit?: number; swap?: number };
+    cpu?: { quota?: number; period?: number; shares?: number };
+    pids?: { limit?: number };
+  };
+  return {
+    ...(r.memory?.limit !== undefined ? { memory: r.memory.limit } : {}),
+    ...(r.memory?.swap !== undefined ? { memorySwap: r.memory.swap } : {}),
+    ...(r.cpu?.quota !== undefined ? { cpuQuota: r.cpu.quota, cpuPeriod: r.cpu.period ?? 100000 } : {}),
+    ...(r.cpu?.shares !== undefined ? { cpuShares: r.cpu.shares } : {}),
+    ...(r.pids?.limit !== undefined ? { pidsLimit: r.pids.limit } : {}),
+  };
+}
+
+/**
+ * docker's limit flags → limits: `-m` with k/m/g suffixes (at least 6 MiB),
+ * `--memory-swap` (memory plus swap; -1 unlimited; default twice the memory),
+ * `--cpus` (fractional CPUs as a CFS quota per 100 ms), `--cpu-shares`,
+ * `--pids-limit` (-1 or 0: unlimited).
+ */
+export function parseResources(flags: {
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  pidsLimit?: string;
+}, parse: (v: string, what: string) => number): CgroupResources {
+  const r: CgroupResources = {};
+  if (flags.memory !== undefined) {
+    r.memory = parse(flags.memory, "--memory");
+    if (r.memory < 6 * 1024 * 1024) {
+      throw new ConfigError(`Invalid --memory "${flags.memory}": the minimum is 6m`);
+    }
+  }
+  if (flags.memorySwap !== undefined) {
+    if (r.memory === undefined) throw new ConfigError("Invalid --memory-swap: it needs --memory too");
+    r.memorySwap = flags.memorySwap === "-1" ? -1 : parse(flags.memorySwap, "--memory-swap");
+    if (r.memorySwap !== -1 && r.memorySwap < r.memory) {
+      throw new ConfigError(
+        `Invalid --memory-swap "${flags.memorySwap}": it must be at least --memory (memory plus swap)`,
+      );
+    }
+  } else if (r.memory !== undefined) r.memorySwap = 2 * r.memory;
+  if (flags.cpus !== undefined) {
+    const cpus = Number(flags.cpus);
+    if (!Number.isFinite(cpus) || cpus <= 0 || cpus > 1024) {
+      throw new ConfigError(`Invalid --cpus "${flags.cpus}": expected a positive number such as 0.5 or 2`);
+    }
+    r.cpuPeriod = 100000;
+    r.cpuQuota = Math.max(1000, Math.round(cpus * 100000));
+  }
+  if (flags.cpuShares !== undefined) {
+    const shares = Number(flags.cpuShares);
+    if (!Number.isInteger(shares) || shares < 2 || shares > 262144) {
+      throw new ConfigError(
+        `Invalid --cpu-shares "${flags.cpuShares}": expected a whole number from 2 to 262144`,
+      );
+    }
+    r.cpuShares = shares;
+  }
+  if (flags.pidsLimit !== undefined) {
+    const n = Number(flags.pidsLimit);
+    if (!Number.isInteger(n) || n < -1) {
+      throw new ConfigError(`Invalid --pids-limit "${flags.pidsLimit}": expected a whole number`);
+    }
+    r.pidsLimit = n <= 0 ? -1 : n;
+  }
+  return r;
+}

@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { parseArgs } from "../../../runtime/cli/args.ts";
+import { parseRunArgs, RUN_OPTIONS } from "../../../runtime/cli/run.ts";
+import { buildRunSpec, parseEnv, parseVolume } from "../../../runtime/model/run_spec.ts";
+import { ConfigError, UsageError } from "../../../runtime/errors.ts";
+
+Deno.test("parseArgs() stops at the first positional argument", () => {
+  const p = parseArgs(["-e", "A=1", "img", "ls", "-la", "--env", "x"], RUN_OPTIONS, "run");
+  assert.deepEqual(p.values.get("env"), ["A=1"]);
+  assert.deepEqual(p.rest, ["img", "ls", "-la", "--env", "x"]);
+});
+
+Deno.test("parseArgs() takes --opt=value, -ovalue and combined short flags", () => {
+  const p = parseArgs(
+    ["--env=A=1", "-eB=2", "-iw", "/x", "--read-only", "--", "-not-an-option"],
+    RUN_OPTIONS,
+    "run",
+  );
+  assert.deepEqual(p.values.get("env"), ["A=1", "B=2"]);
+  assert.deepEqual(p.values.get("workdir"), ["/x"]);
+  assert.ok(p.flags.has("interactive") && p.flags.has("read-only"));
+  assert.deepEqual(p.rest, ["-not-an-option"]);
+});
+
+Deno.test("parseArgs() names unknown options and missing values", () => {
+  assert.throws(
+    () => parseArgs(["--nope"], RUN_OPTIONS, "run"),
+    (e: unknown) =>
+      e instanceof UsageError && e.message === `tinyo run: unknown option "--nope" (see 'tinyo run --help')`,
+  );
+  assert.throws(() => parseArgs(["-Z"], RUN_OPTIONS, "run"), /unknown option "-Z"/);
+  assert.throws(() => parseArgs(["-w"], RUN_OPTIONS, "run"), /option "-w" needs a value/);
+  assert.throws(
+    () => parseArgs(["--read-only=yes"], RUN_OPTIONS, "run"),
+    /option "--read-only" takes no value/,
+  );
+});
+
+Deno.test("parseRunArgs() builds run options; -- and --rootfs are accepted", () => {
+  const a = parseRunArgs(["-v", "/h:/c:ro", "-u", "1000:100", "img.tar.gz", "--", "echo", "hi"]);
+  assert.ok(a !== "help");
+  assert.equal(a.image, "img.tar.gz");
+  assert.deepEqual(a.command, ["echo", "hi"]);
+  assert.deepEqual(a.volumes, [{ source: "/h", destination: "/c", readonly: true }]);
+  assert.equal(a.userSpec, "1000:100");
+  const b = parseRunArgs(["--rootfs", "/r", "/bin/sh"]);
+  assert.ok(b !== "help");
+  assert.equal(b.image, "/r");
+  assert.deepEqual(b.command, ["/bin/sh"]);
+  assert.equal(parseRunArgs(["--help"]), "help");
+  assert.throws(() => parseRunArgs([]), /missing IMAGE/);
+  assert.throws(() => parseRunArgs(["--network", "bridge", "i"]), /unsupported --network "bridge"/);
+  assert.throws(
+    () => parseRunArgs(["--security-opt", "label=x", "i"]),
+    /unsupported --security-opt "label=x"/,
+  );
+  assert.throws(() => parseRunArgs(["--ulimit", "bogus=1", "i"]), /Invalid ulimit "bogus=1"/);
+  assert.throws(() => parseRunArgs(["--tmpfs", "rel", "i"]), /Invalid --tmpfs "rel"/);
+  const sec = parseRunArgs([
+    "--security-opt",
+    "no-new-privileges=false",
+    "--security-opt",
+    "seccomp=unconfined",
+    "i",
+  ]);
+  assert.ok(sec !== "help" && sec.noNewPrivileges === false && sec.seccomp === "unconfined");
+  assert.throws(() => parseRunArgs(["--rootfs-rw", "i"]), /--rootfs-rw needs --rootfs DIR/);
+});
+
+Deno.test("parseVolume() and parseEnv() reject malformed values", () => {
+  assert.throws(() => parseVolume("/only"), ConfigError);
+  assert.throws(() => parseVolume("rel:/c"), /host path must be absolute/);
+  assert.throws(() => parseVolume("/h:rel"), /container path must be absolute/);
+  assert.throws(() => parseVolume("/h:/c:rx"), /unknown mode "rx"/);
+  assert.equal(parseEnv("A=b=c", () => undefined), "A=b=c");
+  assert.equal(parseEnv("HOME", (k) => k === "HOME" ? "/h" : undefined), "HOME=/h");
+  assert.equal(parseEnv("UNSET", () => undefined), undefined);
+  assert.throws(() => parseEnv("=x", () => undefined), /the name is empty/);
+});
+
+Deno.test("buildRunSpec() makes the namespaces, mounts and environment docker users expect", () => {
+  const spec = buildRunSpec(
+    {
+      image: "i",
+      command: [],
+      env: ["PATH=/x", "A=1"],
+      volumes: [],
+      readOnly: true,
+      rootfsRw: false,
+      network: "none",
+    },
+    {
+      id: "0123456789abcdef",
+      rootfs: "/c/rootfs",
+      etc: { hostname: "/c/h", hosts: "/c/hs", resolvConf: "/c/r" },
+    },
+  );
+  assert.deepEqual(spec.process?.args, ["/bin/sh"]);
+  assert.equal(spec.hostname, "0123456789ab");
+  assert.deepEqual(spec.process?.env, ["PATH=/x", "HOSTNAME=0123456789ab", "HOME=/root", "A=1"]);
+  assert.deepEqual(spec.linux?.namespaces?.map((n) => n.type), [
+    "pid",
+    "mount",
+    "uts",
+    "ipc",
+    "cgroup",
+    "network",
+  ]);
+  assert.equal(spec.root?.readonly, true);
+  assert.deepEqual(spec.mounts?.map((m) => m.destination), [
+    "/proc",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+  ]);
+});
