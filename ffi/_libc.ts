@@ -97,6 +97,14 @@ const symbols = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   // int socket(int domain, int type, int protocol);
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int connect(int fd, const struct sockaddr *addr, socklen_t len);
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int socketpair(int domain, int type, int protocol, int sv[2]);
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // ssize_t recvmsg(int fd, struct msghdr *msg, int flags);
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   // int ioctl(int fd, unsigned long request, void *arg);
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
 
@@ -138,6 +146,8 @@ const symbols = {
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
 
   // --- Process handles and descriptors ---
+  // long syscall(SYS_seccomp, unsigned int op, unsigned int flags, void *args);
+  seccomp: { name: "syscall", parameters: ["i64", "u32", "u32", "buffer"], result: "i64" },
   // long syscall(SYS_close_range, unsigned int first, unsigned int last, unsigned int flags);
   close_range: { name: "syscall", parameters: ["i64", "u32", "u32", "u32"], result: "i64" },
   // long syscall(SYS_pidfd_open, pid_t pid, unsigned int flags);
@@ -146,6 +156,11 @@ const symbols = {
   pidfd_send_signal: { name: "syscall", parameters: ["i64", "i32", "i32", "pointer", "u32"], result: "i64" },
   // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // The one exception to "synchronous only": poll(2) on a worker thread, so
+  // the runtime can wait for a raw descriptor (a pty master received over a
+  // socket) without blocking its event loop. It touches no per-thread state
+  // but errno, which its wrapper does not read (a failure is retried).
+  poll_async: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   // pid_t getppid(void);
   getppid: { parameters: [], result: "i32" },
 
@@ -159,6 +174,53 @@ const symbols = {
   },
   // long syscall(SYS_bpf, int cmd, union bpf_attr *attr, unsigned int size);
   bpf: { name: "syscall", parameters: ["i64", "i64", "buffer", "u32"], result: "i64" },
+
+  // --- Spawning helper programs (hooks) from the calling thread ---
+  // int posix_spawn(pid_t *pid, const char *path,
+  //                 const posix_spawn_file_actions_t *file_actions,
+  //                 const posix_spawnattr_t *attrp,
+  //                 char *const argv[], char *const envp[]);
+  // Returns an error number (not -1 and errno).
+  posix_spawn: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa);
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd);
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *fa, int fd);
+  posix_spawn_file_actions_addclose: { parameters: ["buffer", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *fa, int from);
+  // glibc 2.34 and later: optional, so an older glibc still loads the rest.
+  posix_spawn_file_actions_addclosefrom_np: { parameters: ["buffer", "i32"], result: "i32", optional: true },
+  // int posix_spawnattr_init(posix_spawnattr_t *attr);
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawnattr_destroy(posix_spawnattr_t *attr);
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawnattr_setflags(posix_spawnattr_t *attr, short flags);
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  // int posix_spawnattr_setsigmask(posix_spawnattr_t *attr, const sigset_t *mask);
+  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int posix_spawnattr_setsigdefault(posix_spawnattr_t *attr, const sigset_t *set);
+  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int memfd_create(const char *name, unsigned int flags);
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // int waitid(idtype_t idtype, id_t id, siginfo_t *infop, int options);
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
+
+  // --- Process attributes (process.ioPriority, personality, umask) ---
+  // long syscall(SYS_ioprio_set, int which, int who, int ioprio);
+  // glibc has no ioprio_set() wrapper.
+  ioprio_set: { name: "syscall", parameters: ["i64", "i32", "i32", "i32"], result: "i64" },
+  // long syscall(SYS_ioprio_get, int which, int who);
+  ioprio_get: { name: "syscall", parameters: ["i64", "i32", "i32"], result: "i64" },
+  // int personality(unsigned long persona);
+  personality: { parameters: ["u64"], result: "i32" },
+  // mode_t umask(mode_t mask);
+  umask: { parameters: ["u32"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 function load(): Deno.DynamicLibrary<typeof symbols> {

@@ -12,4 +12,6 @@ export type { SyscallErrorInit } from "./errno.ts";
 export * from "./syscalls.ts";
 export * from "./at.ts";
 export * from "./pidfd.ts";
+export * from "./spawn.ts";
 export * from "./bpf.ts";
+export * from "./unix.ts";

@@ -43,6 +43,21 @@ export function pollOne(fd: number, events: number, timeoutMs = 0): number {
   }
 }
 
+/**
+ * poll(2) on one descriptor, on another thread (the event loop keeps
+ * running): resolves to the `revents` bits, 0 on timeout. errno belongs to
+ * that other thread, so a failed poll (EINTR, in practice) resolves to 0
+ * too: callers loop.
+ */
+export async function pollOneAsync(fd: number, events: number, timeoutMs: number): Promise<number> {
+  const pfd = new Uint8Array(8);
+  const view = new DataView(pfd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, events, true);
+  const n = await libc.poll_async(pfd, 1n, timeoutMs);
+  return n > 0 ? view.getUint16(6, true) : 0;
+}
+
 /** getppid(2). */
 export function getppid(): number {
   return libc.getppid();

@@ -209,7 +209,8 @@ export function capset(
  * PR_SET_SECCOMP, SECCOMP_MODE_FILTER). `program` is an array of 8-byte
  * `struct sock_filter`. Needs no_new_privs or CAP_SYS_ADMIN.
  */
-export function installSeccompFilter(program: Uint8Array<ArrayBuffer>): void {
+export function installSeccompFilter(program: Uint8Array<ArrayBuffer>, flags = 0): void {
+  if (flags !== 0) return installSeccompFilterWithFlags(program, flags);
   if (program.byteLength % 8 !== 0 || program.byteLength === 0) {
     throw new TypeError(
       `Cannot install seccomp filter: ${program.byteLength} bytes is not a whole number of instructions`,
@@ -224,6 +225,30 @@ export function installSeccompFilter(program: Uint8Array<ArrayBuffer>): void {
   const ret = libc.prctl(PR.SET_SECCOMP, BigInt(SECCOMP_MODE_FILTER), fprogPtr, 0n, 0n);
   // `program` and `fprog` are used after the call, so neither is collected before it.
   if (ret !== 0 || program.byteLength === 0 || fprog.byteLength === 0) fail("prctl(PR_SET_SECCOMP)");
+}
+
+/** x86_64 syscall number of seccomp(2). */
+const SYS_SECCOMP = 317;
+/** seccomp(2) operation: install a classic BPF filter. */
+const SECCOMP_SET_MODE_FILTER = 1;
+
+/**
+ * seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): a filter with filter flags
+ * (SECCOMP_FILTER_FLAG_LOG, _SPEC_ALLOW, ...), which prctl cannot pass.
+ */
+function installSeccompFilterWithFlags(program: Uint8Array<ArrayBuffer>, flags: number): void {
+  if (program.byteLength % 8 !== 0 || program.byteLength === 0) {
+    throw new TypeError(
+      `Cannot install seccomp filter: ${program.byteLength} bytes is not a whole number of instructions`,
+    );
+  }
+  const fprog = new Uint8Array(16);
+  const view = new DataView(fprog.buffer);
+  view.setUint16(0, program.byteLength / 8, true);
+  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(program))), true);
+  const ret = libc.seccomp(BigInt(SYS_SECCOMP), SECCOMP_SET_MODE_FILTER, flags, fprog);
+  // `program` is used after the call, so it is not collected before it.
+  if (ret !== 0n || program.byteLength === 0) fail("seccomp(SECCOMP_SET_MODE_FILTER)", `flags ${flags}`);
 }
 
 /** getpid(2). */
@@ -402,4 +427,65 @@ export function prctlGet(option: number): number {
   const ret = libc.prctl(option, 0n, 0n, 0n, 0n);
   if (ret < 0) fail("prctl", `${option}`);
   return ret;
+}
+
+/** ioprio_set(2) classes (linux/ioprio.h); levels are 0 (highest) to 7. */
+export const IOPRIO_CLASS = {
+  NONE: 0,
+  RT: 1,
+  BE: 2,
+  IDLE: 3,
+} as const;
+
+/** ioprio_set(2) and ioprio_get(2) `which`: a thread, by tid (0: the caller). */
+const IOPRIO_WHO_PROCESS = 1;
+/** x86_64 system call numbers of ioprio_set(2) and ioprio_get(2). */
+const SYS_IOPRIO_SET = 251;
+const SYS_IOPRIO_GET = 252;
+
+/**
+ * ioprio_set(2) for the calling thread (IOPRIO_WHO_PROCESS, who 0): I/O
+ * scheduling class and level, `(class << 13) | level`. The I/O priority is
+ * per thread; children and execve(2) keep it. IOPRIO_CLASS.RT needs
+ * CAP_SYS_ADMIN or CAP_SYS_NICE.
+ *
+ * @throws {SyscallError} EINVAL (bad class or level), EPERM.
+ */
+export function ioprioSet(ioClass: number, level: number): void {
+  const ioprio = (ioClass << 13) | level;
+  const ret = libc.ioprio_set(BigInt(SYS_IOPRIO_SET), IOPRIO_WHO_PROCESS, 0, ioprio);
+  if (ret !== 0n) fail("ioprio_set", `class ${ioClass}, level ${level}`);
+}
+
+/** ioprio_get(2) for the calling thread: its I/O scheduling class and level. */
+export function ioprioGet(): { ioClass: number; level: number } {
+  const ret = libc.ioprio_get(BigInt(SYS_IOPRIO_GET), IOPRIO_WHO_PROCESS, 0);
+  if (ret < 0n) fail("ioprio_get", "self");
+  const ioprio = Number(ret);
+  return { ioClass: ioprio >> 13, level: ioprio & 0x1fff };
+}
+
+/**
+ * personality(2) of the calling thread: sets the execution domain and
+ * returns the previous one. `0xffffffff` only queries. execve(2) keeps it,
+ * so the init sets it just before executing the container's program.
+ *
+ * @throws {SyscallError} EINVAL for an unknown domain.
+ */
+export function personality(persona: number): number {
+  const ret = libc.personality(BigInt(persona >>> 0));
+  if (ret < 0) fail("personality", `0x${(persona >>> 0).toString(16)}`);
+  return ret;
+}
+
+/**
+ * umask(2): sets the file mode creation mask of the caller's filesystem
+ * context (shared by the threads that share its fs_struct) and returns the
+ * previous mask. Never fails.
+ */
+export function umask(mask: number): number {
+  if (!Number.isInteger(mask) || mask < 0 || mask > 0o777) {
+    throw new TypeError(`Cannot set umask ${mask}: must be an integer from 0 to 0o777`);
+  }
+  return libc.umask(mask);
 }

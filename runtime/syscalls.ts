@@ -34,6 +34,8 @@ export {
   SyscallError,
 } from "../ffi/mod.ts";
 export type { FileStat, MountOptions, OpenHow, SignalName } from "../ffi/mod.ts";
+export { IOPRIO_CLASS } from "../ffi/mod.ts";
+export type { ChildExit, SpawnOptions } from "../ffi/mod.ts";
 
 /** The privileged system calls of container set-up. */
 export interface Syscalls {
@@ -126,6 +128,10 @@ export const processCalls = {
   dup2: ffi.dup2,
   setControllingTerminal: ffi.setControllingTerminal,
   unlockPtySlave: ffi.unlockPtySlave,
+  sendFd: ffi.sendFd,
+  recvFd: ffi.recvFd,
+  socketPair: ffi.socketPair,
+  unixConnect: ffi.unixConnect,
   getWindowSize: ffi.getWindowSize,
   setWindowSize: ffi.setWindowSize,
 } as const;
@@ -162,10 +168,12 @@ export const pidCalls = {
   pidfdOpen: ffi.pidfdOpen,
   pidfdSendSignal: ffi.pidfdSendSignal,
   pollOne: ffi.pollOne,
+  pollOneAsync: ffi.pollOneAsync,
   getppid: ffi.getppid,
   cloexecFrom: ffi.cloexecFrom,
   prctlGet: ffi.prctlGet,
   setns: ffi.setns,
+  open: ffi.open,
   close: ffi.close,
 } as const;
 
@@ -177,4 +185,36 @@ export const bpfCalls = {
   progQuery: ffi.bpfProgQuery,
   open: ffi.open,
   close: ffi.close,
+} as const;
+
+/**
+ * Running helper programs (OCI hooks) synchronously from the calling thread,
+ * so they inherit its namespaces (runtime/hooks.ts): posix_spawn with chosen
+ * stdio, memfds for that stdio, a pidfd to wait on with a timeout, and reaping.
+ */
+export const spawnCalls = {
+  posixSpawn: ffi.posixSpawn,
+  memfdCreate: ffi.memfdCreate,
+  waitPidfd: ffi.waitPidfd,
+  waitPid: ffi.waitPid,
+  pidfdOpen: ffi.pidfdOpen,
+  pidfdSendSignal: ffi.pidfdSendSignal,
+  pollOne: ffi.pollOne,
+  kill: ffi.kill,
+  writeAll: ffi.writeAll,
+  read: ffi.read,
+  seekTo: ffi.seekTo,
+  fstat: ffi.fstat,
+  close: ffi.close,
+} as const;
+
+/**
+ * Attributes of the calling thread that execve(2) keeps: I/O priority,
+ * execution domain, umask (runtime/container/process_attrs.ts).
+ */
+export const processAttrCalls = {
+  ioprioSet: ffi.ioprioSet,
+  ioprioGet: ffi.ioprioGet,
+  personality: ffi.personality,
+  umask: ffi.umask,
 } as const;

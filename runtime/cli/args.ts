@@ -5,6 +5,9 @@
  * `-o value` and `-ovalue`, combined short flags (`-it`). Unknown options are
  * errors that name the option.
  *
+ * With `interleaved` (the OCI verbs, as runc takes them), options and
+ * positional arguments may come in any order: `create ID --bundle B`.
+ *
  * node:util parseArgs cannot stop at the first positional argument, which
  * `run IMAGE COMMAND --flags-of-the-command` needs; hence this file.
  *
@@ -45,6 +48,7 @@ export function parseArgs(
   argv: readonly string[],
   specs: readonly OptionSpec[],
   command: string,
+  options: { interleaved?: boolean } = {},
 ): ParsedArgs {
   const byLong = new Map(specs.map((s) => [s.long, s]));
   const byShort = new Map(specs.filter((s) => s.short !== undefined).map((s) => [s.short!, s]));
@@ -69,7 +73,7 @@ export function parseArgs(
   while (i < argv.length) {
     const arg = argv[i]!;
     if (arg === "--") {
-      out.rest = argv.slice(i + 1);
+      out.rest = [...out.rest, ...argv.slice(i + 1)];
       return out;
     }
     if (arg.startsWith("--")) {
@@ -97,6 +101,11 @@ export function parseArgs(
         }
         set(spec, undefined, `-${letter}`);
       }
+      i++;
+      continue;
+    }
+    if (options.interleaved) {
+      out.rest.push(arg);
       i++;
       continue;
     }

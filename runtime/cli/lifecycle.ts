@@ -7,19 +7,11 @@
 
 import { type OptionSpec, parseArgs } from "./args.ts";
 import { ContainerNotFoundError, TinyoError, UsageError } from "../errors.ts";
-import { type ContainerRecord, type Layout, listRecords, readRecord } from "../host/records.ts";
-import {
-  cleanupContainer,
-  createContainer,
-  findContainer,
-  killAndRemove,
-  startContainer,
-  statusOf,
-  waitForExitCommand,
-} from "../host/detached.ts";
+import { containerDir, type ContainerRecord, type Layout, listRecords, readRecord } from "../host/records.ts";
+import { cleanupContainer, killAndRemove, waitForExitCommand } from "../host/detached.ts";
+import { findContainer, statusOf } from "../host/status.ts";
 import { ago } from "./images.ts";
 import { loadSpec } from "../model/spec.ts";
-import { type SignalName, SIGNALS } from "../syscalls.ts";
 import { signalProcess } from "../host/handle.ts";
 
 function say(text: string): void {
@@ -116,7 +108,7 @@ export function inspectCommand(layout: Layout, argv: readonly string[]): number 
     const { status, exitCode } = statusOf(layout, rec);
     let config: unknown;
     try {
-      config = loadSpec(`${rec.bundle}/config.json`);
+      config = loadSpec(`${containerDir(layout, rec.id)}/config.json`);
     } catch {
       config = undefined;
     }
@@ -180,51 +172,13 @@ export async function logsCommand(layout: Layout, argv: readonly string[]): Prom
   );
   if (p.rest.length !== 1) throw new UsageError("tinyo logs: expected one container");
   const rec = findContainer(layout, p.rest[0]!);
-  const path = `${rec.bundle}/ctr.log`;
+  const path = `${containerDir(layout, rec.id)}/ctr.log`;
   let offset = printLog(path, 0);
   while (p.flags.has("follow")) {
     const stopped = statusOf(layout, readRecord(layout, rec.id) ?? rec).status === "stopped";
     await new Promise((r) => setTimeout(r, 100));
     offset = printLog(path, offset);
     if (stopped) break;
-  }
-  return 0;
-}
-
-function parseSignal(value: string): SignalName {
-  const upper = value.toUpperCase();
-  const name = (upper.startsWith("SIG") ? upper : `SIG${upper}`) as SignalName;
-  if (SIGNALS[name] !== undefined) return name;
-  const byNumber = Object.entries(SIGNALS).find(([, n]) => String(n) === value);
-  if (byNumber !== undefined) return byNumber[0] as SignalName;
-  throw new UsageError(`tinyo: unknown signal "${value}"`);
-}
-
-function requireRunning(layout: Layout, rec: ContainerRecord, verb: string): void {
-  const { status } = statusOf(layout, rec);
-  if (status !== "running" && status !== "created") {
-    throw new TinyoError(`Cannot ${verb} container "${rec.name ?? rec.id.slice(0, 12)}": it is not running`);
-  }
-}
-
-/** `tinyo kill [-s SIGNAL] NAME...` (default SIGKILL). */
-export function killCommand(layout: Layout, argv: readonly string[]): number {
-  const p = parseArgs(argv, [{
-    long: "signal",
-    short: "s",
-    value: true,
-    arg: "SIGNAL",
-    help: "Signal (default KILL)",
-  }, HELP], "kill");
-  if (p.rest.length === 0) throw new UsageError("tinyo kill: expected a container");
-  const sig = parseSignal(p.values.get("signal")?.at(-1) ?? "KILL");
-  for (const ref of p.rest) {
-    const rec = findContainer(layout, ref);
-    requireRunning(layout, rec, "kill");
-    if (!signalProcess(rec.pid, rec.pidStartTime, sig)) {
-      throw new TinyoError(`Cannot kill container "${ref}": it is not running`);
-    }
-    say(ref);
   }
   return 0;
 }
@@ -292,35 +246,6 @@ export async function rmCommand(layout: Layout, argv: readonly string[]): Promis
     }
   }
   return failed > 0 ? 125 : 0;
-}
-
-/** `tinyo create --bundle DIR [--pid-file FILE] ID` (what conmon runs). */
-export function createCommand(layout: Layout, argv: readonly string[]): number {
-  const p = parseArgs(argv, [
-    { long: "bundle", short: "b", value: true, arg: "DIR", help: "Bundle directory" },
-    { long: "pid-file", value: true, arg: "FILE", help: "Write the init's pid here" },
-    { long: "no-pivot", help: "Accepted for compatibility (tinyo always pivots)" },
-    { long: "no-new-keyring", help: "Accepted for compatibility" },
-    HELP,
-  ], "create");
-  const id = p.rest[0];
-  if (id === undefined || p.rest.length !== 1) {
-    throw new UsageError("tinyo create: expected one container id");
-  }
-  const pidFile = p.values.get("pid-file")?.at(-1);
-  createContainer(layout, id, {
-    bundle: p.values.get("bundle")?.at(-1) ?? Deno.cwd(),
-    ...(pidFile === undefined ? {} : { pidFile }),
-  });
-  return 0;
-}
-
-/** `tinyo start ID`. */
-export async function startCommand(layout: Layout, argv: readonly string[]): Promise<number> {
-  const p = parseArgs(argv, [HELP], "start");
-  if (p.rest.length !== 1) throw new UsageError("tinyo start: expected one container");
-  await startContainer(layout, p.rest[0]!);
-  return 0;
 }
 
 /** `tinyo cleanup ID` (conmon's exit command). */

@@ -5,30 +5,62 @@
  */
 
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
-import { UsageError } from "../errors.ts";
+import { TinyoError, UsageError } from "../errors.ts";
 import { collectGarbage, resolveLayout } from "../host/records.ts";
 import { runCommand } from "./run.ts";
 import { unpackCommand } from "./unpack.ts";
 import { execCommand } from "./exec.ts";
 import {
   cleanupCommand,
-  createCommand,
   inspectCommand,
-  killCommand,
   logsCommand,
   psCommand,
   rmCommand,
-  startCommand,
   stopCommand,
   waitCommand,
 } from "./lifecycle.ts";
 import { imagesCommand, importCommand, pullCommand, rmiCommand } from "./images.ts";
+import {
+  createCommand,
+  deleteCommand,
+  featuresCommand,
+  type GlobalFlags,
+  killCommand,
+  listCommand,
+  ociPsCommand,
+  ociRunCommand,
+  pauseCommand,
+  specCommand,
+  startCommand,
+  stateCommand,
+  unsupportedCommand,
+  updateCommand,
+  VERSION,
+  versionText,
+} from "./oci.ts";
 
-/** Verbs that do not collect garbage first: no state, or conmon's own calls. */
-const GC_FREE_VERBS = new Set(["unpack", "version", "create", "start", "cleanup"]);
+export { VERSION };
 
-/** tinyo's version. */
-export const VERSION = "0.1.0";
+/**
+ * Verbs that do not collect garbage first: no state, or the OCI verbs an
+ * engine calls on one container (they must not wait on, or act on, others).
+ */
+const GC_FREE_VERBS = new Set([
+  "unpack",
+  "version",
+  "create",
+  "start",
+  "state",
+  "delete",
+  "kill",
+  "pause",
+  "resume",
+  "update",
+  "features",
+  "spec",
+  "cleanup",
+  "list",
+]);
 
 const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   {
@@ -37,8 +69,14 @@ const GLOBAL_OPTIONS: readonly OptionSpec[] = [
     arg: "DIR",
     help: "Keep images, containers and state under DIR (env TINYO_ROOT)",
   },
+  { long: "log", value: true, arg: "FILE", help: "Append errors to FILE (OCI runtimes' --log)" },
+  { long: "log-format", value: true, arg: "text|json", help: "Format of --log lines (default text)" },
+  { long: "debug", help: "Also log debug messages to --log" },
+  { long: "systemd-cgroup", help: "linux.cgroupsPath is systemd's slice:prefix:name (mapped onto cgroupfs)" },
+  { long: "rootless", value: true, arg: "true|false|auto", help: "Accepted: tinyo runs as root only" },
+  { long: "criu", value: true, arg: "PATH", help: "Accepted for runc compatibility (no checkpointing)" },
   { long: "help", help: "Show this help" },
-  { long: "version", help: "Show the version" },
+  { long: "version", short: "v", help: "Show the version" },
 ];
 
 /** Top-level help. */
@@ -46,7 +84,7 @@ export const MAIN_HELP = `Usage: tinyo [OPTIONS] COMMAND
 
 A Linux container runtime in TypeScript on Deno.
 
-Commands:
+Commands (docker-style):
   run        Run a command in a new container
   exec       Run a command in a running container
   ps         List containers (-a: all)
@@ -63,18 +101,86 @@ Commands:
   unpack     Extract a tarball into a directory, safely
   version    Show the version
 
+Commands (the OCI runtime CLI, as runc; what podman, containerd and CRI-O call):
+  create     Create a container from a bundle; it waits for start
+  start      Start a created container
+  state      Print a container's OCI state
+  kill       Signal a container (kill [--all] ID [SIGNAL])
+  delete     Delete a container (--force: even a running or gone one)
+  list       List containers with their state
+  ps         A container's processes (ps [--format json] ID)
+  pause      Freeze a container
+  resume     Thaw a paused container
+  update     Change a container's resource limits
+  exec       Run a process in a container (--process FILE, --detach, ...)
+  run        create + start + wait + delete (run --bundle DIR ID)
+  spec       Write a default config.json
+  features   Print what tinyo implements of the runtime-spec
+
 Options:
 ${formatOptions(GLOBAL_OPTIONS)}
 
 Run 'tinyo COMMAND --help' for a command's options.`;
 
+/** Appends one line to the --log file, as runc writes it (text or json). */
+function logLine(
+  globals: Omit<GlobalFlags, "warn">,
+  level: "error" | "warning" | "debug",
+  msg: string,
+): void {
+  if (globals.log === undefined) return;
+  const time = new Date().toISOString();
+  const line = globals.logFormat === "json"
+    ? JSON.stringify({ level, msg, time })
+    : `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+  try {
+    Deno.writeTextFileSync(globals.log, `${line}\n`, { append: true, create: true, mode: 0o600 });
+  } catch {
+    // The log is the caller's; an error still goes to stderr.
+  }
+}
+
 /** Runs the CLI and returns the exit code. Errors propagate to main.ts. */
 export async function cliMain(argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, GLOBAL_OPTIONS, "");
+  const logFormat = p.values.get("log-format")?.at(-1) ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(`tinyo: --log-format must be text or json, got "${logFormat}"`);
+  }
+  const log = p.values.get("log")?.at(-1);
+  const base = {
+    ...(log === undefined ? {} : { log }),
+    logFormat: logFormat as "text" | "json",
+    debug: p.flags.has("debug"),
+    systemdCgroup: p.flags.has("systemd-cgroup"),
+  };
+  const globals: GlobalFlags = {
+    ...base,
+    warn: (message) => {
+      // deno-lint-ignore no-console
+      console.error(`tinyo: warning: ${message}`);
+      logLine(base, "warning", message);
+    },
+  };
+  if (globals.debug) logLine(globals, "debug", `tinyo ${argv.join(" ")}`);
+  try {
+    return await dispatch(p, globals);
+  } catch (err) {
+    logLine(globals, "error", err instanceof Error ? err.message : String(err));
+    throw err;
+  }
+}
+
+async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): Promise<number> {
   if (p.flags.has("version")) {
     // deno-lint-ignore no-console
-    console.log(`tinyo version ${VERSION}`);
+    console.log(versionText());
     return 0;
+  }
+  if (p.values.get("rootless")?.at(-1) === "true") {
+    throw new TinyoError(
+      "tinyo: --rootless true is not supported (tinyo needs root and has no user namespaces)",
+    );
   }
   const [verb, ...rest] = p.rest;
   if (p.flags.has("help") || verb === undefined || verb === "help") {
@@ -84,14 +190,19 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   }
   const layout = resolveLayout(p.values.get("root")?.at(-1) ?? Deno.env.get("TINYO_ROOT"));
   // Every command first finishes what killed runtimes left behind, so that
-  // one more tinyo command of any kind leaves the host clean (conmon's own
-  // calls excepted: they act on one container and must not wait on others).
+  // one more tinyo command of any kind leaves the host clean (the verbs an
+  // engine calls on one container excepted).
   if (Deno.uid() === 0 && !GC_FREE_VERBS.has(verb)) collectGarbage(layout);
   switch (verb) {
     case "run":
-      return await runCommand(layout, rest);
+      return /^(-b|--bundle)(=|$)/.test(rest[0] ?? "") || rest.some((a) => /^--bundle(=|$)/.test(a))
+        ? await ociRunCommand(layout, rest, globals)
+        : await runCommand(layout, rest);
     case "ps":
-      return psCommand(layout, rest);
+      // `ps ID` is the OCI verb (a container's processes), `ps [-a]` docker's.
+      return rest.some((a, i) => !a.startsWith("-") && !["--format", "-f"].includes(rest[i - 1] ?? ""))
+        ? await ociPsCommand(layout, rest)
+        : psCommand(layout, rest);
     case "inspect":
       return inspectCommand(layout, rest);
     case "logs":
@@ -105,9 +216,28 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
     case "rm":
       return await rmCommand(layout, rest);
     case "create":
-      return createCommand(layout, rest);
+      return createCommand(layout, rest, globals);
     case "start":
-      return await startCommand(layout, rest);
+      return await startCommand(layout, rest, globals);
+    case "state":
+      return stateCommand(layout, rest);
+    case "delete":
+      return deleteCommand(layout, rest, globals);
+    case "list":
+      return listCommand(layout, rest);
+    case "pause":
+      return pauseCommand(layout, rest, true);
+    case "resume":
+      return pauseCommand(layout, rest, false);
+    case "update":
+      return await updateCommand(layout, rest);
+    case "features":
+      return featuresCommand(rest);
+    case "spec":
+      return specCommand(rest);
+    case "checkpoint":
+    case "restore":
+      return unsupportedCommand(verb);
     case "cleanup":
       return cleanupCommand(layout, rest);
     case "exec":
@@ -124,7 +254,7 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
       return await unpackCommand(rest);
     case "version":
       // deno-lint-ignore no-console
-      console.log(`tinyo version ${VERSION}`);
+      console.log(versionText());
       return 0;
     default:
       throw new UsageError(`tinyo: unknown command "${verb}" (see 'tinyo --help')`);

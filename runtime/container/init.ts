@@ -56,11 +56,15 @@ import {
   SIGNALS,
   type Syscalls,
 } from "../syscalls.ts";
-import { sendToRuntime } from "./channel.ts";
-import { attachTerminal, reattachTerminal } from "./terminal.ts";
-import { fdPath, mkdirAllInRoot, mountTargetInRoot, openInRoot } from "../inroot.ts";
+import { awaitRuntimeHooks, sendToRuntime } from "./channel.ts";
+import { runHooks } from "../hooks.ts";
+import { type ContainerStatus, hooksOf, type HookState, hookState } from "../model/hooks.ts";
+import { createConsole } from "./console.ts";
+import { fdPath, mkdirAllInRoot, openInRoot } from "../inroot.ts";
 import { CAPABILITIES, capMask, capNumber } from "../model/capabilities.ts";
-import { compileSeccomp } from "../model/seccomp/compile.ts";
+import { compileSeccomp, seccompFilterFlags } from "../model/seccomp/compile.ts";
+import { applyIoPriority, applyOomScoreAdj, applyPersonality, applyUmask } from "./process_attrs.ts";
+import { applySecurityLabels } from "./labels.ts";
 
 /** What to execute once the container is set up. */
 export interface ExecPlan {
@@ -69,6 +73,10 @@ export interface ExecPlan {
   env: string[];
   /** The compiled seccomp filter, installed right before execve. */
   seccomp?: Uint8Array<ArrayBuffer>;
+  /** Its seccomp(2) filter flags (SECCOMP_FILTER_FLAG_LOG, _SPEC_ALLOW). */
+  seccompFlags?: number;
+  /** process.apparmorProfile and selinuxLabel, applied at execve. */
+  labels?: { apparmorProfile?: string; selinuxLabel?: string };
 }
 
 /**
@@ -99,8 +107,17 @@ export function rootfsPath(spec: Spec, bundle: string): string {
   return p.startsWith("/") ? p : `${bundle}/${p}`;
 }
 
-/** Steps 4–7: everything that builds the container's filesystem view. */
-export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap): void {
+/**
+ * Steps 4–7: everything that builds the container's filesystem view.
+ * `beforePivot` runs once the mounts exist, right before pivot_root: the
+ * hooks of create (runtime/hooks.ts).
+ */
+export function setupFilesystem(
+  sys: Syscalls,
+  spec: Spec,
+  boot: InitBootstrap,
+  beforePivot: () => void = () => {},
+): void {
   const rootfs = rootfsPath(spec, boot.bundle);
   const propagation = spec.linux?.rootfsPropagation ?? "rprivate";
   // 4. Make every host mount private (or slave) in our namespace first, so
@@ -112,29 +129,16 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
   // 5. The spec's mounts, in order, each destination opened inside the new
   // root (runtime/inroot.ts); /dev gets device nodes when it is a tmpfs.
   const rootFd = sys.openRoot(rootfs);
-  // Descriptors that cross pivot_root: /dev/null for masking, the console.
+  // The descriptor that crosses pivot_root: /dev/null for masking.
   let nullFd = -1;
-  let consoleFd = -1;
   try {
     let devIsTmpfs = false;
+    const cgroupns = spec.linux?.namespaces?.some((n) => n.type === "cgroup") ?? false;
     for (const m of spec.mounts ?? []) {
-      applyMount(sys, rootFd, m);
+      applyMount(sys, rootFd, m, { cgroupns });
       if (m.destination.replace(/\/+$/, "") === "/dev" && m.type === "tmpfs") devIsTmpfs = true;
     }
     if (devIsTmpfs) createDevices(sys, rootFd, spec.linux?.devices);
-    // With a terminal, its slave appears as /dev/console (runc does the same),
-    // so ttyname() and tty(1) find it inside the container.
-    if (boot.tty !== undefined) {
-      const fd = mountTargetInRoot(rootFd, "/dev/console", { file: true, noSymlinks: true });
-      try {
-        sys.mount(boot.tty, fdPath(fd), { flags: MS.BIND });
-      } finally {
-        fsCalls.close(fd);
-      }
-      // Opened here, through the new mount, and kept: after pivot_root a
-      // name in /dev could be something else by the time it is opened.
-      consoleFd = sys.openDevice(rootFd, "/dev/console", O.RDWR | O.NOCTTY);
-    }
     // The file masked paths are covered with: our own /dev/null, checked to
     // be the null device, held by descriptor (CVE-2025-31133's lesson).
     if ((spec.linux?.maskedPaths ?? []).length > 0) {
@@ -150,11 +154,12 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
       });
     }
 
+    beforePivot();
     // 6. pivot_root; from here on paths are the container's.
     pivotInto(sys, rootfs);
-    // The terminal again, as /dev/console, so /proc/self/fd/0 reads that
-    // (the session keeps its controlling terminal: same tty).
-    if (consoleFd >= 0) reattachTerminal(consoleFd);
+    // A terminal (-t, OCI --console-socket): a pty of the container's own
+    // devpts, bound on /dev/console; its master goes back to the caller.
+    if (boot.consoleSocket !== undefined) createConsole(sys, boot.consoleSocket, true);
     if (propagation.includes("shared")) sys.mount("", "/", { flags: MS.SHARED | MS.REC });
 
     // 7. Masked and read-only paths, then the read-only root, then the
@@ -171,7 +176,6 @@ export function setupFilesystem(sys: Syscalls, spec: Spec, boot: InitBootstrap):
   } finally {
     fsCalls.close(rootFd);
     if (nullFd >= 0) fsCalls.close(nullFd);
-    if (consoleFd >= 0) fsCalls.close(consoleFd);
   }
 }
 
@@ -276,13 +280,33 @@ export function joinCgroup(procs: string): void {
   }
 }
 
+/** The state hooks run in the container read: its own pid (1 in a new PID namespace). */
+function initState(spec: Spec, boot: InitBootstrap, status: ContainerStatus): HookState {
+  return hookState({
+    id: boot.id ?? "",
+    bundle: boot.bundle,
+    status,
+    pid: processCalls.getpid(),
+    annotations: spec.annotations,
+  });
+}
+
+/** process.oomScoreAdj, ioPriority, user.umask and linux.personality. */
+export function applyProcessAttributes(spec: Spec): void {
+  const p = spec.process;
+  if (p?.oomScoreAdj !== undefined) applyOomScoreAdj(p.oomScoreAdj);
+  if (p?.ioPriority !== undefined) applyIoPriority(p.ioPriority);
+  if (p?.user.umask !== undefined) applyUmask(p.user.umask);
+  if (spec.linux?.personality !== undefined) applyPersonality(spec.linux.personality);
+}
+
 /** Steps 1–8 in order; returns what step 9 executes. */
 export function setupContainer(
   sys: Syscalls,
   spec: Spec,
   boot: InitBootstrap,
   options: {
-    installSeccomp?: (program: Uint8Array<ArrayBuffer>) => void;
+    installSeccomp?: (program: Uint8Array<ArrayBuffer>, flags: number) => void;
     /** From readLastCap(), read before anything changed. */
     lastCap?: number;
     /** The sync pipe's write end: its reader gone means the runtime died. */
@@ -296,7 +320,7 @@ export function setupContainer(
   // the whole PID namespace (survives execve; see prctl(2)). Not for a
   // created container: `tinyo create` exits and its monitor takes over.
   const dieWithRuntime = (): void => {
-    if (boot.execFifo !== undefined) return;
+    if (boot.execFifo !== undefined || boot.detached) return;
     sys.prctl(PR.SET_PDEATHSIG, SIGNALS.SIGKILL);
     // The runtime may have died before that took effect (a parent-death
     // signal is not sent retroactively): then the read end of the sync pipe
@@ -339,19 +363,36 @@ export function setupContainer(
     } finally {
       fsCalls.close(root);
     }
+    if (boot.consoleSocket !== undefined) createConsole(sys, boot.consoleSocket, false);
   } else {
     // 3.
     if (spec.hostname !== undefined && creates("uts")) sys.sethostname(spec.hostname);
     if (creates("network")) sys.linkUp("lo");
     if (spec.linux?.sysctl !== undefined) applySysctls(spec.linux.sysctl);
-    // 4–7.
-    setupFilesystem(sys, spec, boot);
+    // 4–7, with the hooks of create between the mounts and pivot_root:
+    // the runtime's (prestart, createRuntime) then the container's own
+    // (createContainer, run here: its namespaces, the host's root still
+    // visible, so the path resolves in the runtime's mount namespace).
+    setupFilesystem(sys, spec, boot, () => {
+      if (boot.hooksFd !== undefined && options.syncFd !== undefined) {
+        awaitRuntimeHooks(options.syncFd, boot.hooksFd);
+      }
+      runHooks("createContainer", hooksOf(spec, "createContainer"), initState(spec, boot, "creating"));
+    });
   }
   // The command is looked up while still root: PATH directories may be
   // unreadable for the target user, exactly as with runc.
   const plan = planExec(spec);
+  const { apparmorProfile, selinuxLabel } = spec.process;
+  if (apparmorProfile || selinuxLabel) {
+    plan.labels = {
+      ...(apparmorProfile ? { apparmorProfile } : {}),
+      ...(selinuxLabel ? { selinuxLabel } : {}),
+    };
+  }
   // Compiled now, installed last: the filter may forbid what set-up needs.
   if (spec.linux?.seccomp !== undefined) {
+    plan.seccompFlags = seccompFilterFlags(spec.linux.seccomp);
     plan.seccomp = compileSeccomp(spec.linux.seccomp, {
       capabilities: spec.process.capabilities?.effective ?? [],
     });
@@ -360,9 +401,13 @@ export function setupContainer(
   // identity step drops: then the filter goes in first (runc does the same),
   // and the rest of set-up runs under it.
   if (plan.seccomp !== undefined && !spec.process.noNewPrivileges) {
-    installSeccomp(plan.seccomp);
+    installSeccomp(plan.seccomp, plan.seccompFlags ?? 0);
     delete plan.seccomp;
   }
+  // The process's attributes, while still privileged (a lower OOM score
+  // and the real-time I/O class need capabilities the identity drops);
+  // I/O priority and personality are per thread: this one execs.
+  applyProcessAttributes(spec);
   // 8.
   applyIdentity(sys, spec, lastCap);
   // Changing the uid or gid cleared the parent-death signal (commit_creds):
@@ -392,17 +437,20 @@ export function closeLeakedFds(keep: readonly number[]): void {
 }
 
 /** Step 9: hands the process over to the command. Never returns. */
-function execCommand(plan: ExecPlan, syncFd: number): never {
+function execCommand(plan: ExecPlan, syncFd: number, firstClosed: number): never {
   // Ignored signals and the signal mask survive execve (handled ones are
   // reset by it): the command must not inherit Deno's.
   processCalls.unblockAllSignals();
   processCalls.resetIgnoredSignals();
+  // AppArmor profile, SELinux label: they take effect at execve.
+  applySecurityLabels(plan.labels);
   if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
-  // Nothing but stdio crosses execve: whatever set-up left open, and any
-  // descriptor a library opened without O_CLOEXEC.
-  pidCalls.cloexecFrom(3);
+  // Nothing but stdio (and the descriptors --preserve-fds asked for)
+  // crosses execve: whatever set-up left open, and any descriptor a library
+  // opened without O_CLOEXEC.
+  pidCalls.cloexecFrom(firstClosed);
   // Seccomp as close to exec as possible (runc's standard_init_linux.go).
-  if (plan.seccomp !== undefined) processCalls.installSeccompFilter(plan.seccomp);
+  if (plan.seccomp !== undefined) processCalls.installSeccompFilter(plan.seccomp, plan.seccompFlags ?? 0);
   try {
     return processCalls.execve(plan.path, plan.argv, plan.env);
   } catch (err) {
@@ -424,14 +472,20 @@ export function initMain(): never {
       throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
     }
     const boot = JSON.parse(raw) as InitBootstrap;
-    closeLeakedFds([syncFd, ...(boot.joinPidfds ?? []).map((j) => j.fd)]);
+    const preserved = Array.from({ length: boot.preserveFds ?? 0 }, (_, i) => 3 + i);
+    closeLeakedFds([
+      syncFd,
+      ...(boot.joinPidfds ?? []).map((j) => j.fd),
+      ...(boot.consoleSocket !== undefined ? [boot.consoleSocket] : []),
+      ...(boot.hooksFd !== undefined ? [boot.hooksFd] : []),
+      ...preserved,
+    ]);
     const lastCap = readLastCap();
     // A new session always: without one the container would keep the
     // caller's terminal as its controlling terminal, and could push input
-    // into the caller's shell with TIOCSTI. With -t, the session leader gets
-    // the pty as its controlling terminal instead.
-    if (boot.tty !== undefined) attachTerminal(boot.tty);
-    else processCalls.setsid();
+    // into the caller's shell with TIOCSTI. With a terminal, the session
+    // gets the container's own pty later (console.ts).
+    processCalls.setsid();
     const spec = loadSpec(boot.config ?? `${boot.bundle}/config.json`);
     // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
     // survives pivot_root, and reopen it through /proc/self/fd later (runc).
@@ -442,8 +496,10 @@ export function initMain(): never {
       // Blocks until `tinyo start` opens the FIFO for reading.
       Deno.writeTextFileSync(`/proc/self/fd/${fifoFd}`, "0");
       processCalls.close(fifoFd);
+      // startContainer: in the container, as its user, right before the command.
+      runHooks("startContainer", hooksOf(spec, "startContainer"), initState(spec, boot, "created"));
     }
-    execCommand(plan, syncFd);
+    execCommand(plan, syncFd, 3 + (boot.preserveFds ?? 0));
   } catch (err) {
     const exitCode = exitCodeOf(err);
     const message = err instanceof Error ? err.message : String(err);

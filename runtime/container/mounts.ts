@@ -8,9 +8,11 @@
 
 import type { Mount } from "../model/spec.ts";
 import type { RootfsSource } from "../model/bootstrap.ts";
-import { fsCalls, isErrno, MOUNT_ATTR, MS, S_IF, type Syscalls } from "../syscalls.ts";
+import { fsCalls, isErrno, MOUNT_ATTR, MS, O, S_IF, type Syscalls } from "../syscalls.ts";
+import { copyUp } from "./copy_up.ts";
 import { fdPath, fileType, mountTargetInRoot, openInRoot } from "../inroot.ts";
 import { ConfigError } from "../errors.ts";
+import { type CgroupHost, mountCgroup } from "./cgroup_mount.ts";
 
 interface OptionEffect {
   /** Flags this option sets (or clears, when `clear`). */
@@ -108,6 +110,18 @@ function withFd<T>(fd: number, fn: (fd: number) => T): T {
   }
 }
 
+/** What `applyMount` needs besides the mount itself. */
+export interface ApplyMountOptions {
+  /**
+   * The container has a cgroup namespace (created or joined): a `cgroup`
+   * mount is then a fresh mount of each hierarchy rather than binds of the
+   * container's cgroups (runtime/container/cgroup_mount.ts).
+   */
+  cgroupns?: boolean;
+  /** The host's mount table and the init's cgroups, for tests (default: read from /proc/self). */
+  cgroupHost?: CgroupHost;
+}
+
 /**
  * Mounts one spec mount in the root behind `rootFd`. The destination is
  * opened once inside the root (openat2 RESOLVE_IN_ROOT|NO_MAGICLINKS,
@@ -116,12 +130,33 @@ function withFd<T>(fd: number, fn: (fd: number) => T): T {
  * meanwhile changes nothing. procfs and sysfs refuse a destination that goes
  * through any symlink. A bind mount's flags (ro, nosuid, ...) are applied
  * with mount_setattr(2), recursively for rbind: a `:ro` volume is read-only
- * all the way down, submounts included.
+ * all the way down, submounts included. `cgroup` and `cgroup2` mounts show
+ * the container's own cgroups (runtime/container/cgroup_mount.ts); any
+ * other type goes to mount(2) as it is, as runc does (mqueue, devpts,
+ * overlay, whatever the kernel has), and a type the kernel does not know
+ * is reported with the mount it belongs to.
  */
-export function applyMount(sys: Syscalls, rootFd: number, m: Mount): void {
+export function applyMount(sys: Syscalls, rootFd: number, m: Mount, options: ApplyMountOptions = {}): void {
   const opts = parseMountOptions(m.options);
   const type = m.type ?? (opts.bind ? "bind" : "");
   const bind = opts.bind || type === "bind";
+  if (!bind && (type === "cgroup" || type === "cgroup2")) {
+    mountCgroup(sys, rootFd, {
+      destination: m.destination,
+      type,
+      flags: opts.flags,
+      data: opts.data,
+      cgroupns: options.cgroupns ?? false,
+      ...(options.cgroupHost !== undefined ? { host: options.cgroupHost } : {}),
+    });
+    if (opts.propagation !== 0) {
+      withFd(
+        mountTargetInRoot(rootFd, m.destination, { noSymlinks: true }),
+        (fd) => sys.mount("", fdPath(fd), { flags: opts.propagation }),
+      );
+    }
+    return;
+  }
   let sourceIsFile = false;
   if (bind) {
     const source = m.source ?? "";
@@ -149,10 +184,46 @@ export function applyMount(sys: Syscalls, rootFd: number, m: Mount): void {
     /^\/dev(\/|$)/.test(m.destination.replace(/\/+$/, ""));
   const target = (): number =>
     mountTargetInRoot(rootFd, m.destination, { file: sourceIsFile, noSymlinks: special });
+  // tmpfs: `tmpcopyup` (podman's) copies what the image has there into the
+  // new tmpfs; without a mode= the tmpfs root takes the mode the directory
+  // had (runc does the same: /tmp stays 1777, /run 755).
+  const data = opts.data.split(",").filter((o) => o !== "" && o !== "tmpcopyup");
+  const tmpfs = !bind && type === "tmpfs";
+  const copy = tmpfs && opts.data.split(",").includes("tmpcopyup");
+  let original: { fd: number; mode: number } | undefined;
   withFd(target(), (fd) => {
+    if (tmpfs) {
+      // The directory the tmpfs is about to cover, readable, kept open.
+      const dir = fsCalls.openat(fd, ".", O.RDONLY | O.DIRECTORY | O.CLOEXEC);
+      original = { fd: dir, mode: fsCalls.fstat(dir).mode & 0o7777 };
+    }
     if (bind) sys.mount(m.source ?? "", fdPath(fd), { flags: MS.BIND | (opts.flags & MS.REC) });
-    else sys.mount(m.source ?? type, fdPath(fd), { fstype: type, flags: opts.flags, data: opts.data });
+    else {
+      try {
+        sys.mount(m.source ?? type, fdPath(fd), { fstype: type, flags: opts.flags, data: data.join(",") });
+      } catch (err) {
+        // mount(2) says ENODEV for a filesystem type the kernel does not have.
+        if (isErrno(err, "ENODEV")) {
+          throw new ConfigError(
+            `Cannot mount "${type}" on "${m.destination}": unknown filesystem type (not in /proc/filesystems)`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    }
   });
+  if (original !== undefined) {
+    try {
+      // Opened again: the mount itself this time.
+      withFd(target(), (fd) => {
+        if (copy) copyUp(original!.fd, fd, m.destination);
+        if (!data.some((o) => o.startsWith("mode="))) fsCalls.fchmodPath(fd, original!.mode);
+      });
+    } finally {
+      fsCalls.close(original.fd);
+    }
+  }
   // The descriptor above is the directory under the new mount: opening the
   // destination again gives the mount itself.
   const attrs = bind ? bindAttrs(opts.flags) : 0;

@@ -10,6 +10,8 @@
  *   the init then exits with the error's exit code;
  * - in create mode, `{"type":"created"}` once set up, before it waits on
  *   the exec FIFO (the runtime stops reading there);
+ * - `{"type":"hooks"}` when the runtime must run prestart and createRuntime
+ *   hooks now (the init waits for a byte on its hooks pipe: bootstrap.ts);
  * - end of file: the init is gone, or execve succeeded (the pipe is
  *   close-on-exec). "exec" and no error means the command is running;
  *   no message at all means the init died before reaching exec.
@@ -31,7 +33,7 @@ const decoder = new TextDecoder();
  * Runtime side: blocks until the init either reports an error or execs the
  * command (end of file). Closes `fd`.
  */
-export function waitForInit(fd: number, untilCreated = false): InitOutcome {
+export function waitForInit(fd: number, untilCreated = false, onHooks?: () => void): InitOutcome {
   const outcome: InitOutcome = { execed: false };
   const buf = new Uint8Array(4096);
   let pending = "";
@@ -55,7 +57,10 @@ export function waitForInit(fd: number, untilCreated = false): InitOutcome {
         }
         if (msg.type === "exec") outcome.execed = true;
         else if (msg.type === "created") outcome.created = true;
-        else if (msg.type === "error") {
+        else if (msg.type === "hooks") {
+          if (onHooks === undefined) throw new TinyoError("Container init asked for hooks nobody runs");
+          onHooks();
+        } else if (msg.type === "error") {
           outcome.error = { message: String(msg.message), exitCode: Number(msg.exitCode) };
         }
       }

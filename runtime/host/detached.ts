@@ -27,7 +27,6 @@
 import {
   type ContainerRecord,
   type Layout,
-  listRecords,
   readRecord,
   reapContainer,
   removeContainer,
@@ -35,37 +34,20 @@ import {
   updateRecord,
 } from "./records.ts";
 import { initCommand } from "./spawn.ts";
-import { waitForInit } from "./channel.ts";
-import { isAlive, processStartTime } from "./proc.ts";
-import { isErrno, linuxSyscalls, O, processCalls, S_IF } from "../syscalls.ts";
-import { ContainerNotFoundError, TinyoError } from "../errors.ts";
-import { type Launch, launchInit, prepareContainer, requireRoot } from "./run.ts";
-import { findIn } from "./lookup.ts";
+import { exitDir, recordedExit } from "./status.ts";
+import { startContainer } from "./start.ts";
+import { createErrorPath } from "./create.ts";
+import { processStartTime } from "./proc.ts";
+import { O, processCalls } from "../syscalls.ts";
+import { TinyoError } from "../errors.ts";
+import { prepareContainer } from "./run.ts";
 import type { RunOptions } from "../model/run_spec.ts";
 import type { ResolveOptions } from "../../rootfs/mod.ts";
 import { removeCgroupDirs } from "./cgroups.ts";
 import { killAndWait, signalProcess } from "./handle.ts";
 
-/** Where conmon writes exit codes. */
-export function exitDir(layout: Layout): string {
-  return `${layout.stateDir}/exits`;
-}
-
 /** The maximum size of a container's log before conmon truncates it. */
 export const LOG_SIZE_MAX = 10 * 1024 * 1024;
-
-/** A container's status, derived from facts. */
-export type Status = "creating" | "created" | "running" | "stopped";
-
-/** The exit code conmon recorded, if any. */
-export function recordedExit(layout: Layout, id: string): number | undefined {
-  try {
-    const n = Number(Deno.readTextFileSync(`${exitDir(layout)}/${id}`).trim());
-    return Number.isInteger(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function exists(path: string): boolean {
   try {
@@ -74,127 +56,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Derives a container's status from its exit file, its init and its FIFO. */
-export function statusOf(layout: Layout, rec: ContainerRecord): { status: Status; exitCode?: number } {
-  const exit = recordedExit(layout, rec.id) ?? rec.exitCode;
-  if (recordedExit(layout, rec.id) !== undefined || rec.finishedAt !== undefined) {
-    return { status: "stopped", ...(exit !== undefined ? { exitCode: exit } : {}) };
-  }
-  if (rec.pid !== undefined && isAlive(rec.pid, rec.pidStartTime)) {
-    return { status: exists(`${rec.bundle}/exec.fifo`) ? "created" : "running" };
-  }
-  const ownerAlive = isAlive(rec.ownerPid, rec.ownerStartTime);
-  if (rec.pid === undefined && ownerAlive) return { status: "creating" };
-  // The command ended but its monitor is still writing the exit code down:
-  // not finished yet (conmon reaps, writes the exit file, then runs cleanup).
-  if (rec.detached && ownerAlive) return { status: "running" };
-  return { status: "stopped", ...(exit !== undefined ? { exitCode: exit } : {}) };
-}
-
-/** Any container (running or not) by name, id or unique id prefix. */
-export function findContainer(layout: Layout, ref: string): ContainerRecord {
-  return findIn(listRecords(layout), ref);
-}
-
-/** Where `create` leaves its error for `run -d` (conmon passes on only text). */
-export function createErrorPath(bundle: string): string {
-  return `${bundle}/create-error.json`;
-}
-
-/**
- * OCI `create`: spawns the init in create mode and returns once it is set
- * up and waiting for `start`; writes the init's host pid to `pidFile`.
- */
-export function createContainer(
-  layout: Layout,
-  id: string,
-  options: { bundle: string; pidFile?: string },
-): number {
-  requireRoot("create");
-  const rec = readRecord(layout, id);
-  if (rec === undefined) {
-    throw new ContainerNotFoundError(`No such container: "${id}" (create it with 'tinyo run -d')`);
-  }
-  let saved: { launch: Launch };
-  try {
-    saved = JSON.parse(Deno.readTextFileSync(`${options.bundle}/init.json`));
-  } catch (err) {
-    throw new TinyoError(
-      `Cannot create container "${id}": ${options.bundle}/init.json: ${(err as Error).message}`,
-    );
-  }
-  const fifo = `${options.bundle}/exec.fifo`;
-  linuxSyscalls.mknod(fifo, S_IF.FIFO | 0o622, 0, 0);
-  Deno.chmodSync(fifo, 0o622);
-  const init = launchInit({ ...saved.launch, boot: { ...saved.launch.boot, execFifo: fifo } });
-  const outcome = waitForInit(init.syncFd, true);
-  if (!outcome.created) {
-    try {
-      init.child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    Deno.removeSync(fifo);
-    const error = new TinyoError(outcome.error?.message ?? "Container init ended before it was set up", {
-      exitCode: outcome.error?.exitCode ?? 125,
-    });
-    // The caller of conmon learns only text from it: leave the exit code too.
-    Deno.writeTextFileSync(
-      createErrorPath(options.bundle),
-      JSON.stringify({ message: error.message, exitCode: error.exitCode }),
-    );
-    throw error;
-  }
-  const pid = init.child.pid;
-  const startTime = processStartTime(pid);
-  updateRecord(layout, id, (r) => ({
-    ...r,
-    status: "created",
-    pid,
-    ...(startTime === undefined ? {} : { pidStartTime: startTime }),
-  }));
-  // The pid file is written atomically and without a newline, as runc does.
-  if (options.pidFile !== undefined) {
-    const tmp = `${options.pidFile}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(tmp, String(pid));
-    Deno.renameSync(tmp, options.pidFile);
-  }
-  // Not waited for: when this process exits, the init goes to its monitor.
-  init.child.unref();
-  return pid;
-}
-
-/** OCI `start`: lets a created container's init exec its command. */
-export async function startContainer(layout: Layout, ref: string): Promise<void> {
-  requireRoot("start");
-  const rec = findContainer(layout, ref);
-  const { status } = statusOf(layout, rec);
-  if (status !== "created") {
-    throw new TinyoError(`Cannot start container "${ref}": it is ${status}, not created`);
-  }
-  const fifo = `${rec.bundle}/exec.fifo`;
-  // Non-blocking, so a dead init cannot hang us; then wait for its byte.
-  const fd = processCalls.open(fifo, O.RDONLY | O.NONBLOCK | O.CLOEXEC);
-  try {
-    const buf = new Uint8Array(1);
-    for (let i = 0;; i++) {
-      try {
-        if (processCalls.read(fd, buf) > 0) break;
-      } catch (err) {
-        if (!isErrno(err, "EAGAIN")) throw err;
-      }
-      if (i > 500 || !isAlive(rec.pid!, rec.pidStartTime)) {
-        throw new TinyoError(`Cannot start container "${ref}": its init is gone`);
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } finally {
-    processCalls.close(fd);
-  }
-  Deno.removeSync(fifo);
-  updateRecord(layout, rec.id, (r) => ({ ...r, status: "running", startedAt: new Date().toISOString() }));
 }
 
 /** A shell script that runs this tinyo (what conmon execs as its runtime). */
@@ -373,7 +234,7 @@ export function cleanupContainer(layout: Layout, id: string): void {
   const exitCode = recordedExit(layout, id);
   // A cgroup that will not go keeps the record (the garbage collector and
   // `rm` try again): nothing may be left that no record names.
-  const busy = removeCgroupDirs(rec.cgroups ?? []).length > 0;
+  const busy = removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0;
   if (rec.autoRemove && !busy) {
     removeTree(`${exitDir(layout)}/${id}`);
     removeContainer(layout, id);

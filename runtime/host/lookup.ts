@@ -23,8 +23,10 @@ export function checkName(name: string): void {
 
 /** True when the container's owner and init are both alive. */
 export function isRunning(rec: ContainerRecord): boolean {
-  return isAlive(rec.ownerPid, rec.ownerStartTime) && rec.pid !== undefined &&
-    isAlive(rec.pid, rec.pidStartTime);
+  // A foreground run's container lives only as long as its tinyo; a
+  // detached or OCI one is its monitor's, and lives on its own.
+  const owned = rec.detached || rec.oci || isAlive(rec.ownerPid, rec.ownerStartTime);
+  return owned && rec.pid !== undefined && isAlive(rec.pid, rec.pidStartTime);
 }
 
 /**

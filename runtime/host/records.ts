@@ -52,7 +52,12 @@ export interface ContainerRecord {
   status: "creating" | "created" | "running" | "stopped";
   /** Host pid of the container's init / PID 1, once known. */
   pid?: number;
-  /** The bundle directory (config.json and the container's files). */
+  /**
+   * The bundle directory (config.json and the rootfs). For `tinyo run` it is
+   * tinyo's own directory for the container; for the OCI CLI, the caller's.
+   * tinyo's own files (exec.fifo, its copy of the config, logs) are always in
+   * `containerDir(layout, id)`.
+   */
   bundle: string;
   created: string;
   annotations?: Record<string, string>;
@@ -65,6 +70,8 @@ export interface ContainerRecord {
   image?: string;
   /** The container's cgroup directories, removed with it. */
   cgroups?: string[];
+  /** The cgroup path they share below each hierarchy's root ("/tinyo/ID"). */
+  cgroupPath?: string;
   /** The container's name (`--name`), unique among live containers. */
   name?: string;
   /** What the user named as the image, and the command. */
@@ -74,10 +81,22 @@ export interface ContainerRecord {
   detached?: boolean;
   /** Remove the container when it ends (`--rm`). */
   autoRemove?: boolean;
+  /**
+   * Made through the OCI CLI (`tinyo create`): its caller (conmon,
+   * containerd's shim) manages it, and only `tinyo delete` removes it.
+   */
+  oci?: boolean;
+  /** For the OCI state: the rootfs path, as config.json resolved it. */
+  rootfs?: string;
   /** When the command started and ended, and its exit code, once known. */
   startedAt?: string;
   finishedAt?: string;
   exitCode?: number;
+}
+
+/** tinyo's own directory for a container: exec.fifo, its config, logs. */
+export function containerDir(layout: Layout, id: string): string {
+  return `${layout.containersDir}/${id}`;
 }
 
 /** Path of a container's record. */
@@ -215,10 +234,10 @@ function strayMonitor(bundle: string, id: string): { pid: number; start: number 
  */
 export function reapContainer(layout: Layout, rec: ContainerRecord): boolean {
   // Killed and waited for: when this returns, none of them is still running.
-  const monitor = strayMonitor(rec.bundle, rec.id);
+  const monitor = strayMonitor(containerDir(layout, rec.id), rec.id);
   if (monitor !== undefined) killAndWait(monitor.pid, monitor.start);
   killAndWait(rec.pid, rec.pidStartTime);
-  if (removeCgroupDirs(rec.cgroups ?? []).length > 0) return false;
+  if (removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0) return false;
   removeTree(`${layout.stateDir}/exits/${rec.id}`);
   removeContainer(layout, rec.id);
   return true;
@@ -247,9 +266,10 @@ export function collectGarbage(layout: Layout): string[] {
     if (!name.endsWith(".json")) continue;
     const id = name.slice(0, -5);
     const rec = readRecord(layout, id);
-    // Detached containers stay, exited or not, until `tinyo rm`. A record
+    // Detached containers stay, exited or not, until `tinyo rm`; OCI ones
+    // until their caller runs `tinyo delete` (as with runc). A record
     // whose owner is alive (same pid and start time) is someone's container.
-    if (rec === undefined || rec.detached || isAlive(rec.ownerPid, rec.ownerStartTime)) {
+    if (rec === undefined || rec.detached || rec.oci || isAlive(rec.ownerPid, rec.ownerStartTime)) {
       live.add(id);
       continue;
     }

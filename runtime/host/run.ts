@@ -23,7 +23,7 @@ import {
   type NamespaceJoins,
   type RunOptions,
 } from "../model/run_spec.ts";
-import { type CgroupManager, cgroupManager, hostLayout } from "./cgroups.ts";
+import { type CgroupManager, cgroupManager, defaultCgroupPath, hostLayout } from "./cgroups.ts";
 import { formatLimit } from "../model/units.ts";
 import {
   ALLOW_ALL_DEVICES,
@@ -31,10 +31,9 @@ import {
   type DeviceRule,
   deviceRuleForNode,
 } from "../model/devices.ts";
-import { type NamespaceType, type Spec, validateSpec } from "../model/spec.ts";
+import { type Spec, validateSpec } from "../model/spec.ts";
 import { checkName, checkNameFree, findRunning, withNamesLock } from "./lookup.ts";
-import { type SpawnedInit, spawnInit, type SpawnInitOptions } from "./spawn.ts";
-import { openProcess } from "./handle.ts";
+import { type Launch, launchInit, NS_FILES, type ShareSource } from "./launch.ts";
 import { NAMESPACE_FLAGS } from "../model/namespaces.ts";
 import { waitForInit } from "./channel.ts";
 import type { InitOutcome } from "../model/bootstrap.ts";
@@ -44,8 +43,8 @@ import { processStartTime } from "./proc.ts";
 import { resolveUser } from "./users.ts";
 import { withRoot } from "../inroot.ts";
 import { capsFromMask } from "../model/capabilities.ts";
-import { pidCalls, type SignalName, SIGNALS } from "../syscalls.ts";
-import { openPty, type Relay, requireTerminal, startRelay } from "./tty.ts";
+import { processCalls, type SignalName, SIGNALS } from "../syscalls.ts";
+import { type Pty, ptyFromMaster, type Relay, requireTerminal, startRelay } from "./tty.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
 export const FORWARDED_SIGNALS: readonly SignalName[] = [
@@ -102,10 +101,14 @@ export async function superviseInit(
   launch: Launch,
   onSpawn: (child: Deno.ChildProcess) => void = () => {},
   terminal?: { interactive: boolean },
+  /** A caller's connected console socket (OCI exec --console-socket without --detach). */
+  consoleSocket?: number,
 ): Promise<number> {
   const removeSignals: (() => void)[] = [];
-  const pty = terminal ? openPty() : undefined;
-  const boot = pty ? { ...launch.boot, tty: pty.slave } : launch.boot;
+  // A terminal is a pty of the container's own devpts: the init makes it and
+  // sends the master back over this socket pair (as to an OCI console socket).
+  const consoleSockets = terminal ? processCalls.socketPair() : undefined;
+  let pty: Pty | undefined;
   let relay: Relay | undefined;
   try {
     // Signals that arrive while the init starts are forwarded once it exists.
@@ -121,9 +124,24 @@ export async function superviseInit(
       Deno.addSignalListener(sig, handler);
       removeSignals.push(() => Deno.removeSignalListener(sig, handler));
     }
-    const init = launchInit({ ...launch, boot });
+    let init;
+    try {
+      const socket = consoleSockets?.[1] ?? consoleSocket;
+      init = launchInit(launch, socket === undefined ? {} : { consoleSocket: socket });
+    } finally {
+      if (consoleSockets) processCalls.close(consoleSockets[1]);
+    }
     forwardTo.child = init.child;
     onSpawn(init.child);
+    if (consoleSockets) {
+      // Blocks until the init has made the terminal (or ended: then the
+      // message has no descriptor, and its error comes from waitForInit).
+      try {
+        pty = ptyFromMaster(processCalls.recvFd(consoleSockets[0]).fd);
+      } catch {
+        pty = undefined;
+      }
+    }
     if (pty) {
       // The user's terminal hung up: SIGHUP, then SIGKILL if it lingers
       // (a shell as PID 1 of its namespace ignores SIGHUP without a handler).
@@ -167,81 +185,9 @@ export async function superviseInit(
     return exitCodeFromStatus(status);
   } finally {
     relay?.restore();
-    pty?.master.close();
+    pty?.close();
+    if (consoleSockets) processCalls.close(consoleSockets[0]);
     for (const remove of removeSignals) remove();
-  }
-}
-
-/** The file name of each namespace type under /proc/PID/ns. */
-export const NS_FILES: Readonly<Record<NamespaceType, string>> = {
-  pid: "pid",
-  network: "net",
-  mount: "mnt",
-  ipc: "ipc",
-  uts: "uts",
-  user: "user",
-  cgroup: "cgroup",
-  time: "time",
-};
-
-/** A running process whose namespaces a new init joins (through a pidfd). */
-export interface ShareSource {
-  /** Host pid and start time (checked when the pidfd is opened). */
-  pid: number;
-  startTime: number;
-  /** CLONE_NEW* flags of the namespaces to join. */
-  flags: number;
-  /** What it is, for the error when it is gone, e.g. `container "web"`. */
-  what: string;
-}
-
-/** Everything needed to spawn an init: serialisable (detached containers keep it in init.json). */
-export interface Launch {
-  boot: InitBootstrap;
-  /** A new PID namespace, or the one of a running process. */
-  pidNamespace: true | Omit<ShareSource, "flags">;
-  /** The runtime creates the mount namespace around the spawn (new containers). */
-  newMountNamespace: boolean;
-  /** Namespaces of running processes to join. */
-  shares: ShareSource[];
-}
-
-/**
- * Spawns the init of `launch`: opens a checked pidfd for every process whose
- * namespaces it joins (and fails if one is gone), passes them down, and
- * closes them once the init has its copies.
- */
-export function launchInit(
-  launch: Launch,
-  extra: Pick<SpawnInitOptions, "stdio"> = {},
-): SpawnedInit {
-  const opened: number[] = [];
-  const open = (s: Omit<ShareSource, "flags">): number => {
-    const fd = openProcess(s.pid, s.startTime);
-    if (fd === undefined) throw new TinyoError(`Cannot join the namespaces of ${s.what}: it is not running`);
-    opened.push(fd);
-    return fd;
-  };
-  try {
-    const pidfds = launch.shares.map(open);
-    const pidNamespace = launch.pidNamespace === true ? true : { pidfd: open(launch.pidNamespace) };
-    return spawnInit({
-      bootstrap: (fds) =>
-        JSON.stringify({
-          ...launch.boot,
-          ...(launch.newMountNamespace ? { mountNamespaceCreated: true } : {}),
-          ...(fds.length > 0
-            ? { joinPidfds: launch.shares.map((s, i) => ({ fd: fds[i]!, flags: s.flags })) }
-            : {}),
-        }),
-      inherit: pidfds,
-      pidNamespace,
-      newMountNamespace: launch.newMountNamespace,
-      ...(launch.boot.cgroupProcs ? { cgroupProcs: launch.boot.cgroupProcs } : {}),
-      ...extra,
-    });
-  } finally {
-    for (const fd of opened) pidCalls.close(fd);
   }
 }
 
@@ -324,8 +270,13 @@ export async function prepareContainer(
   if (cgroupLayout === undefined && Object.keys(opts.resources ?? {}).length > 0) {
     throw new TinyoError("Cannot apply resource limits: no cgroup hierarchy is mounted on this host");
   }
-  const cgroup: CgroupManager | undefined = cgroupLayout ? cgroupManager(cgroupLayout, id) : undefined;
-  if (cgroup !== undefined) base.cgroups = cgroup.dirs;
+  const cgroup: CgroupManager | undefined = cgroupLayout
+    ? cgroupManager(cgroupLayout, defaultCgroupPath(id))
+    : undefined;
+  if (cgroup !== undefined) {
+    base.cgroups = cgroup.dirs;
+    base.cgroupPath = defaultCgroupPath(id);
+  }
   // The record goes first: if we die after this, the next tinyo cleans up.
   // Under the names lock, so that two containers cannot take one name.
   await withNamesLock(layout, () => {

@@ -77,7 +77,13 @@ export function initCommand(): { path: string; args: string[] } {
 
 /** Environment of the init: what Deno itself needs, nothing of the user's. */
 function initEnv(bootstrap: string, syncFd: number): Record<string, string> {
-  const env: Record<string, string> = { TINYO_INIT: bootstrap, TINYO_SYNC_FD: String(syncFd) };
+  // DENO_DISABLE_NODE_SHIM: without a PATH (conmon's minimal environment)
+  // Deno would otherwise invent one and write a `node` shim into its cache.
+  const env: Record<string, string> = {
+    TINYO_INIT: bootstrap,
+    TINYO_SYNC_FD: String(syncFd),
+    DENO_DISABLE_NODE_SHIM: "1",
+  };
   for (const key of ["DENO_DIR", "HOME", "XDG_CACHE_HOME", "PATH", "NO_COLOR"]) {
     const v = Deno.env.get(key);
     if (v !== undefined) env[key] = v;

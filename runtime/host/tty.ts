@@ -2,13 +2,15 @@
  * Interactive terminals (`-t`): a pseudo-terminal between the user's
  * terminal and the container.
  *
- * The runtime opens the master (/dev/ptmx) with Deno.open, so its bytes can
- * be relayed with ordinary async streams, and finds the new descriptor's
- * number in /proc/self/fd for the two ioctls Deno has no API for (unlockpt,
- * ptsname). The init opens the slave by path before it changes namespaces,
- * starts a new session and makes the slave its controlling terminal
- * (TIOCSCTTY), so the container's shell has job control: Ctrl-C, Ctrl-Z reach
- * its foreground process group, not tinyo. The user's terminal is put in raw
+ * The terminal is a pty of the container's own devpts instance: the init
+ * opens the container's /dev/ptmx (after pivot_root, or after joining the
+ * container for an exec), makes the slave its session's controlling
+ * terminal (so the container's shell has job control: Ctrl-C, Ctrl-Z reach
+ * its foreground process group, not tinyo) and its stdio, binds it on
+ * /dev/console, and sends the master back over a socket pair
+ * (runtime/container/console.ts, the OCI console-socket mechanism). Nothing
+ * of the host's devpts reaches the container, and `tty` inside names the
+ * container's own /dev/pts/N. The user's terminal is put in raw
  * mode for the relay and always restored; its size is copied to the pty at
  * the start and on every SIGWINCH. When the user's terminal goes away
  * (stdin ends, or SIGHUP), the container is sent SIGHUP and, a second later,
@@ -17,26 +19,18 @@
  * @module
  */
 
-import { processCalls } from "../syscalls.ts";
+import { pidCalls, POLL, processCalls } from "../syscalls.ts";
 import { UsageError } from "../errors.ts";
 
-/** An open pty master and its slave's path. */
+/**
+ * The runtime's end of a container's terminal: the pty master, and how to
+ * read what the container writes.
+ */
 export interface Pty {
-  master: Deno.FsFile;
   masterFd: number;
-  slave: string;
-}
-
-function ptmxFds(): Set<number> {
-  const fds = new Set<number>();
-  for (const e of Deno.readDirSync("/proc/self/fd")) {
-    try {
-      if (/ptmx$/.test(Deno.readLinkSync(`/proc/self/fd/${e.name}`))) fds.add(Number(e.name));
-    } catch {
-      // Closed meanwhile (the directory's own descriptor, for one).
-    }
-  }
-  return fds;
+  /** Reads the container's output; null once its last process closed the slave. */
+  read(buf: Uint8Array<ArrayBuffer>): Promise<number | null>;
+  close(): void;
 }
 
 /** Refuses -t when stdin is not a terminal. */
@@ -48,17 +42,37 @@ export function requireTerminal(command: string): void {
   }
 }
 
-/** Opens a new pty: the master here, the slave's path for the init. */
-export function openPty(): Pty {
-  const before = ptmxFds();
-  const master = Deno.openSync("/dev/ptmx", { read: true, write: true });
-  const fresh = [...ptmxFds()].filter((fd) => !before.has(fd));
-  if (fresh.length !== 1) {
-    master.close();
-    throw new Error(`Cannot find the descriptor of the new pty master (${fresh.length} candidates)`);
-  }
-  const masterFd = fresh[0]!;
-  return { master, masterFd, slave: processCalls.unlockPtySlave(masterFd) };
+/**
+ * A pty master received as a raw descriptor (from the init, over a socket:
+ * a pty of the container's own devpts). Deno cannot wrap a raw descriptor
+ * in a file, so reading waits for it with poll(2) on another thread and
+ * then reads it here.
+ */
+export function ptyFromMaster(masterFd: number): Pty {
+  let closed = false;
+  return {
+    masterFd,
+    async read(buf): Promise<number | null> {
+      for (;;) {
+        if (closed) return null;
+        const events = await pidCalls.pollOneAsync(masterFd, POLL.IN, 500);
+        if (closed) return null;
+        if (events === 0) continue;
+        try {
+          const n = processCalls.read(masterFd, buf);
+          return n === 0 ? null : n;
+        } catch {
+          // EIO: the last slave descriptor closed; the container is gone.
+          return null;
+        }
+      }
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      processCalls.close(masterFd);
+    },
+  };
 }
 
 /** A running relay between the user's terminal and a pty. */
@@ -116,7 +130,7 @@ export function startRelay(pty: Pty, interactive: boolean, onHangup: () => void 
     const buf = new Uint8Array(16384);
     try {
       for (;;) {
-        const n = await pty.master.read(buf);
+        const n = await pty.read(buf);
         if (n === null) break;
         let off = 0;
         while (off < n) off += Deno.stdout.writeSync(buf.subarray(off, n));

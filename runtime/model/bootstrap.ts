@@ -20,6 +20,8 @@ export interface RootfsSource {
 export interface InitBootstrap {
   /** The bundle directory holding config.json. */
   bundle: string;
+  /** The container's id (for the state hooks read). */
+  id?: string;
   /** The host path of config.json (defaults to `<bundle>/config.json`). */
   config?: string;
   /** How to build the root mount; absent to bind `root.path` onto itself. */
@@ -34,8 +36,6 @@ export interface InitBootstrap {
    * signal: its monitor (conmon) outlives the `tinyo create` that spawned it.
    */
   execFifo?: string;
-  /** A pty slave (host path) to make the controlling terminal and stdio. */
-  tty?: string;
   /**
    * The runtime spawned the init inside a new mount namespace already (so
    * every thread of the init is in it and pivot_root moves them all): the
@@ -49,11 +49,33 @@ export interface InitBootstrap {
    * again by path.
    */
   joinPidfds?: { fd: number; flags: number }[];
+  /**
+   * An inherited, connected `--console-socket`: the init makes a pty in the
+   * container's own devpts, makes it the command's terminal and sends the
+   * master over this socket (SCM_RIGHTS).
+   */
+  consoleSocket?: number;
+  /** OCI `--preserve-fds N`: descriptors 3 .. 3+N-1 reach the command. */
+  preserveFds?: number;
+  /**
+   * The process outlives its runtime (OCI `exec --detach`): no parent-death
+   * signal, as for a created container.
+   */
+  detached?: boolean;
+  /**
+   * The spec has prestart or createRuntime hooks, which the runtime runs in
+   * its own namespaces: once its mounts are made, before createContainer
+   * hooks and pivot_root, the init sends "hooks" and waits for one byte on
+   * this pipe (the read end): the runtime ran them. End of file instead
+   * means they failed, or the runtime is gone: the init stops.
+   */
+  hooksFd?: number;
 }
 
 /** A message the init sends to the runtime. */
 export type InitMessage =
   | { type: "created" }
+  | { type: "hooks" }
   | { type: "exec" }
   | { type: "error"; message: string; exitCode: number };
 

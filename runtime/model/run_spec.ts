@@ -15,19 +15,62 @@ import { ALLOW_ALL_DEVICES, DEFAULT_DEVICE_RULES } from "./devices.ts";
 /** The PATH used when the container's environment sets none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** The limits tinyo sets (OCI linux.resources, flattened). */
+/**
+ * The limits tinyo sets: OCI linux.resources (config-linux.md) flattened,
+ * devices aside (runtime/model/devices.ts). An absent field is left as it
+ * is (on `update` too); runtime/host/cgroups.ts maps each to the files of
+ * cgroup v1 or v2.
+ */
 export interface CgroupResources {
-  /** Memory limit in bytes. */
+  /** memory.limit: bytes; -1 unlimited. */
   memory?: number;
-  /** Memory plus swap in bytes; -1 for unlimited swap. */
+  /** memory.swap: memory plus swap in bytes; -1 for unlimited swap. */
   memorySwap?: number;
-  /** CFS quota and period in microseconds. */
+  /** memory.reservation: soft limit in bytes (v1 soft_limit_in_bytes, v2 memory.low). */
+  memoryReservation?: number;
+  /** memory.swappiness, 0..100 (v1 only; cgroup v2 has none and it is ignored there, as runc does). */
+  memorySwappiness?: number;
+  /** memory.disableOOMKiller (v1 memory.oom_control). */
+  disableOOMKiller?: boolean;
+  /** memory.checkBeforeUpdate: refuse a memory limit at or below current usage (v2). */
+  memoryCheckBeforeUpdate?: boolean;
+  /** cpu.quota and cpu.period: CFS quota and period in microseconds (quota -1: unlimited). */
   cpuQuota?: number;
   cpuPeriod?: number;
-  /** Relative CPU weight (docker's --cpu-shares, 2..262144). */
+  /** cpu.burst in microseconds. */
+  cpuBurst?: number;
+  /** cpu.shares: relative CPU weight (docker's --cpu-shares, 2..262144). */
   cpuShares?: number;
-  /** Maximum number of tasks. */
+  /** cpu.realtimeRuntime and cpu.realtimePeriod in microseconds (v1 only). */
+  cpuRealtimeRuntime?: number;
+  cpuRealtimePeriod?: number;
+  /** cpu.cpus and cpu.mems: cpuset lists such as "0-3,6". */
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  /** cpu.idle: 1 makes the cgroup SCHED_IDLE. */
+  cpuIdle?: number;
+  /** pids.limit: maximum number of tasks; -1 unlimited. */
   pidsLimit?: number;
+  /** hugepageLimits: bytes of huge pages per page size ("2MB"). */
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  /** blockIO.weight and blockIO.leafWeight (10..1000). */
+  blkioWeight?: number;
+  blkioLeafWeight?: number;
+  /** blockIO.weightDevice. */
+  blkioWeightDevice?: { major: number; minor: number; weight?: number; leafWeight?: number }[];
+  /** blockIO.throttle*Device: bytes or operations per second per device (0 removes the limit). */
+  blkioThrottleReadBpsDevice?: { major: number; minor: number; rate: number }[];
+  blkioThrottleWriteBpsDevice?: { major: number; minor: number; rate: number }[];
+  blkioThrottleReadIOPSDevice?: { major: number; minor: number; rate: number }[];
+  blkioThrottleWriteIOPSDevice?: { major: number; minor: number; rate: number }[];
+  /** network.classID (v1 net_cls). */
+  netClassID?: number;
+  /** network.priorities (v1 net_prio). */
+  netPriorities?: { name: string; priority: number }[];
+  /** rdma: per device, the HCA handles and objects allowed. */
+  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
+  /** unified: cgroup v2 interface files written as given, last. */
+  unified?: Record<string, string>;
 }
 
 /** A resolved identity. */
@@ -403,20 +446,137 @@ export function ociResources(r: CgroupResources): Record<string, unknown> {
   return out;
 }
 
-/** OCI linux.resources back to our flat limits (what the runtime applies). */
+/**
+ * OCI linux.resources back to our flat limits (what the runtime applies).
+ * Fields that are absent or null stay absent; the deprecated kernel memory
+ * limits (memory.kernel, memory.kernelTCP) and memory.useHierarchy are
+ * ignored, as runc does. A field of the wrong type is a ConfigError naming it.
+ */
 export function flatResources(res: Record<string, unknown> | undefined): CgroupResources {
-  const r = (res ?? {}) as {
-    memory?: { limit?: number; swap?: number };
-    cpu?: { quota?: number; period?: number; shares?: number };
-    pids?: { limit?: number };
+  const r: CgroupResources = {};
+  const bad = (field: string, what: string): never => {
+    throw new ConfigError(`Invalid container configuration: linux.resources.${field}: expected ${what}`);
   };
-  return {
-    ...(r.memory?.limit !== undefined ? { memory: r.memory.limit } : {}),
-    ...(r.memory?.swap !== undefined ? { memorySwap: r.memory.swap } : {}),
-    ...(r.cpu?.quota !== undefined ? { cpuQuota: r.cpu.quota, cpuPeriod: r.cpu.period ?? 100000 } : {}),
-    ...(r.cpu?.shares !== undefined ? { cpuShares: r.cpu.shares } : {}),
-    ...(r.pids?.limit !== undefined ? { pidsLimit: r.pids.limit } : {}),
+  const obj = (v: unknown, field: string): Record<string, unknown> | undefined =>
+    v === undefined || v === null
+      ? undefined
+      : typeof v === "object" && !Array.isArray(v)
+      ? v as Record<string, unknown>
+      : bad(field, "an object");
+  const num = (v: unknown, field: string): number | undefined =>
+    v === undefined || v === null ? undefined : Number.isInteger(v) ? v as number : bad(field, "an integer");
+  const str = (v: unknown, field: string): string | undefined =>
+    v === undefined || v === null ? undefined : typeof v === "string" ? v : bad(field, "a string");
+  const list = <T>(
+    v: unknown,
+    field: string,
+    item: (e: Record<string, unknown>, f: string) => T,
+  ): T[] | undefined =>
+    v === undefined || v === null
+      ? undefined
+      : Array.isArray(v)
+      ? v.map((e, i) =>
+        item(obj(e, `${field}[${i}]`) ?? bad(`${field}[${i}]`, "an object"), `${field}[${i}]`)
+      )
+      : bad(field, "an array");
+  const bool = (v: unknown, field: string): boolean | undefined =>
+    v === undefined || v === null ? undefined : typeof v === "boolean" ? v : bad(field, "true or false");
+  const req = (v: unknown, field: string): number => num(v, field) ?? bad(field, "an integer");
+  const set = <K extends keyof CgroupResources>(key: K, value: CgroupResources[K] | undefined): void => {
+    if (value !== undefined) r[key] = value;
   };
+  const all = obj(res, "") ?? {};
+  const memory = obj(all.memory, "memory") ?? {};
+  set("memory", num(memory.limit, "memory.limit"));
+  set("memorySwap", num(memory.swap, "memory.swap"));
+  set("memoryReservation", num(memory.reservation, "memory.reservation"));
+  // -1 is how docker and runc say "unset".
+  const swappiness = num(memory.swappiness, "memory.swappiness");
+  if (swappiness !== -1) set("memorySwappiness", swappiness);
+  set("disableOOMKiller", bool(memory.disableOOMKiller, "memory.disableOOMKiller"));
+  set("memoryCheckBeforeUpdate", bool(memory.checkBeforeUpdate, "memory.checkBeforeUpdate"));
+  const cpu = obj(all.cpu, "cpu") ?? {};
+  set("cpuQuota", num(cpu.quota, "cpu.quota"));
+  set("cpuPeriod", num(cpu.period, "cpu.period"));
+  set("cpuBurst", num(cpu.burst, "cpu.burst"));
+  set("cpuShares", num(cpu.shares, "cpu.shares"));
+  set("cpuRealtimeRuntime", num(cpu.realtimeRuntime, "cpu.realtimeRuntime"));
+  set("cpuRealtimePeriod", num(cpu.realtimePeriod, "cpu.realtimePeriod"));
+  set("cpusetCpus", str(cpu.cpus, "cpu.cpus"));
+  set("cpusetMems", str(cpu.mems, "cpu.mems"));
+  set("cpuIdle", num(cpu.idle, "cpu.idle"));
+  set("pidsLimit", num(obj(all.pids, "pids")?.limit, "pids.limit"));
+  set(
+    "hugepageLimits",
+    list(all.hugepageLimits, "hugepageLimits", (e, f) => ({
+      pageSize: str(e.pageSize, `${f}.pageSize`) ?? bad(`${f}.pageSize`, "a string"),
+      limit: req(e.limit, `${f}.limit`),
+    })),
+  );
+  const io = obj(all.blockIO, "blockIO") ?? {};
+  set("blkioWeight", num(io.weight, "blockIO.weight"));
+  set("blkioLeafWeight", num(io.leafWeight, "blockIO.leafWeight"));
+  set(
+    "blkioWeightDevice",
+    list(io.weightDevice, "blockIO.weightDevice", (e, f) => {
+      const weight = num(e.weight, `${f}.weight`);
+      const leafWeight = num(e.leafWeight, `${f}.leafWeight`);
+      return {
+        major: req(e.major, `${f}.major`),
+        minor: req(e.minor, `${f}.minor`),
+        ...(weight !== undefined ? { weight } : {}),
+        ...(leafWeight !== undefined ? { leafWeight } : {}),
+      };
+    }),
+  );
+  for (
+    const [key, flat] of [
+      ["throttleReadBpsDevice", "blkioThrottleReadBpsDevice"],
+      ["throttleWriteBpsDevice", "blkioThrottleWriteBpsDevice"],
+      ["throttleReadIOPSDevice", "blkioThrottleReadIOPSDevice"],
+      ["throttleWriteIOPSDevice", "blkioThrottleWriteIOPSDevice"],
+    ] as const
+  ) {
+    set(
+      flat,
+      list(io[key], `blockIO.${key}`, (e, f) => ({
+        major: req(e.major, `${f}.major`),
+        minor: req(e.minor, `${f}.minor`),
+        rate: req(e.rate, `${f}.rate`),
+      })),
+    );
+  }
+  const net = obj(all.network, "network") ?? {};
+  set("netClassID", num(net.classID, "network.classID"));
+  set(
+    "netPriorities",
+    list(net.priorities, "network.priorities", (e, f) => ({
+      name: str(e.name, `${f}.name`) ?? bad(`${f}.name`, "a string"),
+      priority: req(e.priority, `${f}.priority`),
+    })),
+  );
+  const rdma = obj(all.rdma, "rdma");
+  if (rdma !== undefined) {
+    r.rdma = {};
+    for (const [device, v] of Object.entries(rdma)) {
+      const limits = obj(v, `rdma[${JSON.stringify(device)}]`) ?? {};
+      const hcaHandles = num(limits.hcaHandles, `rdma[${JSON.stringify(device)}].hcaHandles`);
+      const hcaObjects = num(limits.hcaObjects, `rdma[${JSON.stringify(device)}].hcaObjects`);
+      r.rdma[device] = {
+        ...(hcaHandles !== undefined ? { hcaHandles } : {}),
+        ...(hcaObjects !== undefined ? { hcaObjects } : {}),
+      };
+    }
+  }
+  const unified = obj(all.unified, "unified");
+  if (unified !== undefined) {
+    r.unified = {};
+    for (const [key, v] of Object.entries(unified)) {
+      r.unified[key] = str(v, `unified[${JSON.stringify(key)}]`) ??
+        bad(`unified[${JSON.stringify(key)}]`, "a string");
+    }
+  }
+  return r;
 }
 
 /**

@@ -11,8 +11,10 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import type { SeccompProfile } from "./seccomp/compile.ts";
+import { seccompProblem, type SeccompProfile } from "./seccomp/compile.ts";
 import { validateDeviceRules } from "./devices.ts";
+import { CAPABILITIES } from "./capabilities.ts";
+import { RLIMIT } from "../../ffi/constants.ts";
 
 /** The runtime-spec version tinyo writes and reports. */
 export const OCI_VERSION = "1.2.0";
@@ -21,6 +23,7 @@ export const OCI_VERSION = "1.2.0";
 export interface User {
   uid: number;
   gid: number;
+  /** The umask of the process (umask(2)); absent: the runtime's, 0022. */
   umask?: number;
   additionalGids?: number[];
 }
@@ -41,6 +44,17 @@ export interface Capabilities {
   ambient?: string[];
 }
 
+/** The I/O scheduling classes of process.ioPriority.class (ioprio_set(2)). */
+export const IOPRIO_CLASSES = ["IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"] as const;
+/** One of `IOPRIO_CLASSES`. */
+export type IoprioClass = typeof IOPRIO_CLASSES[number];
+
+/** process.ioPriority: the process's I/O class and level within it (0 highest, 7 lowest). */
+export interface IoPriority {
+  class: IoprioClass;
+  priority: number;
+}
+
 /** process */
 export interface Process {
   terminal?: boolean;
@@ -51,14 +65,32 @@ export interface Process {
   capabilities?: Capabilities;
   rlimits?: Rlimit[];
   noNewPrivileges?: boolean;
+  /** /proc/PID/oom_score_adj of the process, -1000 to 1000. */
+  oomScoreAdj?: number;
+  ioPriority?: IoPriority;
+  /** Checked by `unsupportedFeatures`: tinyo applies no AppArmor profile. */
+  apparmorProfile?: string;
+  /** Checked by `unsupportedFeatures`: tinyo applies no SELinux label. */
+  selinuxLabel?: string;
+}
+
+/** linux.uidMappings[], linux.gidMappings[], mounts[].uidMappings[]: ids of a user namespace. */
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 /** mounts[] */
 export interface Mount {
   destination: string;
+  /** The filesystem type; absent for a bind mount ("bind" or "rbind" in the options). */
   type?: string;
   source?: string;
   options?: string[];
+  /** An id-mapped mount: checked by `unsupportedFeatures`. */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
 }
 
 /** The namespace types of linux.namespaces[].type. */
@@ -87,6 +119,55 @@ export interface Device {
 /** linux.seccomp: the same shape as docker's profile format (without includes/excludes). */
 export type Seccomp = SeccompProfile;
 
+/** The execution domains of linux.personality.domain (personality(2): PER_LINUX, PER_LINUX32). */
+export const PERSONALITY_DOMAINS = ["LINUX", "LINUX32"] as const;
+
+/** linux.personality */
+export interface Personality {
+  domain: typeof PERSONALITY_DOMAINS[number];
+  /** config-linux.md defines no flag values yet; runc ignores them, so does tinyo. */
+  flags?: string[];
+}
+
+/**
+ * linux.resources as config-linux.md defines it. run_spec.ts
+ * `flatResources` turns it into the cgroup limits runtime/host/cgroups.ts
+ * writes (every field runc applies, on v1 and v2; one the host cannot apply
+ * is an error naming it), and devices.ts turns the device rules into the
+ * device cgroup's.
+ */
+export type LinuxResources = {
+  devices?: unknown[];
+  memory?: {
+    limit?: number;
+    reservation?: number;
+    swap?: number;
+    kernel?: number;
+    kernelTCP?: number;
+    swappiness?: number;
+    disableOOMKiller?: boolean;
+    useHierarchy?: boolean;
+    checkBeforeUpdate?: boolean;
+  };
+  cpu?: {
+    shares?: number;
+    quota?: number;
+    burst?: number;
+    period?: number;
+    realtimeRuntime?: number;
+    realtimePeriod?: number;
+    cpus?: string;
+    mems?: string;
+    idle?: number;
+  };
+  pids?: { limit?: number };
+  blockIO?: Record<string, unknown>;
+  hugepageLimits?: { pageSize: string; limit: number }[];
+  network?: { classID?: number; priorities?: { name: string; priority: number }[] };
+  rdma?: Record<string, { hcaHandles?: number; hcaObjects?: number }>;
+  unified?: Record<string, string>;
+};
+
 /** linux */
 export interface Linux {
   seccomp?: Seccomp;
@@ -96,9 +177,47 @@ export interface Linux {
   readonlyPaths?: string[];
   rootfsPropagation?: string;
   cgroupsPath?: string;
+  /** The shape is `LinuxResources`; kept loose for the code that reads it piecemeal. */
   resources?: Record<string, unknown>;
   sysctl?: Record<string, string>;
+  personality?: Personality;
+  /** Need a user namespace: checked by `unsupportedFeatures`. */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  /** The SELinux context of the container's mounts: checked by `unsupportedFeatures`. */
+  mountLabel?: string;
 }
+
+/**
+ * The hook kinds of config.md ("POSIX-platform Hooks"), in the order the
+ * lifecycle runs them (runtime.md "Lifecycle", steps 3, 4, 5, 7, 9, 13).
+ * Where each runs and what its failure means: runtime/model/hooks.ts.
+ */
+export const HOOK_KINDS = [
+  "prestart",
+  "createRuntime",
+  "createContainer",
+  "startContainer",
+  "poststart",
+  "poststop",
+] as const;
+/** One of `HOOK_KINDS`. */
+export type HookKind = typeof HOOK_KINDS[number];
+
+/** hooks.<kind>[]: a program to run at a point of the lifecycle. */
+export interface Hook {
+  /** Absolute path of the program (execv's path). */
+  path: string;
+  /** execv's argv, argv[0] included; absent means `[path]`. */
+  args?: string[];
+  /** The program's whole environment, KEY=VALUE entries. */
+  env?: string[];
+  /** Seconds before the hook is killed; absent means no limit. */
+  timeout?: number;
+}
+
+/** hooks: each kind's programs, run in order. */
+export type Hooks = { [K in HookKind]?: Hook[] };
 
 /** The top-level config.json object. */
 export interface Spec {
@@ -109,6 +228,7 @@ export interface Spec {
   mounts?: Mount[];
   annotations?: Record<string, string>;
   linux?: Linux;
+  hooks?: Hooks;
 }
 
 function fail(field: string, problem: string): never {
@@ -135,6 +255,93 @@ function checkAbsolute(v: unknown, field: string): void {
   }
 }
 
+function checkString(v: unknown, field: string): void {
+  if (typeof v !== "string") fail(field, `must be a string, got ${JSON.stringify(v)}`);
+}
+
+function checkBool(v: unknown, field: string): void {
+  if (typeof v !== "boolean") fail(field, `must be true or false, got ${JSON.stringify(v)}`);
+}
+
+/** An integer from `min` to `max` (JSON numbers: a uint64 may arrive as 2^64). */
+function checkInt(v: unknown, field: string, min: number, max: number): void {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    fail(
+      field,
+      `must be an integer from ${min} to ${max === 2 ** 64 ? "2^64-1" : max}, got ${JSON.stringify(v)}`,
+    );
+  }
+}
+
+/** A uint64. */
+function checkUint64(v: unknown, field: string): void {
+  checkInt(v, field, 0, 2 ** 64);
+}
+
+/** An int64 limit where -1 means unlimited (memory, swap, pids, cpu quota). */
+function checkLimit(v: unknown, field: string): void {
+  checkInt(v, field, -1, 2 ** 63);
+}
+
+function checkArray(v: unknown, field: string): asserts v is unknown[] {
+  if (!Array.isArray(v)) fail(field, "must be an array");
+}
+
+function checkObject(v: unknown, field: string): asserts v is Record<string, unknown> {
+  if (!isObject(v)) fail(field, "must be an object");
+}
+
+function checkIdMappings(v: unknown, field: string): void {
+  checkArray(v, field);
+  v.forEach((m, i) => {
+    checkObject(m, `${field}[${i}]`);
+    checkUint(m.containerID, `${field}[${i}].containerID`);
+    checkUint(m.hostID, `${field}[${i}].hostID`);
+    checkInt(m.size, `${field}[${i}].size`, 1, 0xffffffff);
+  });
+}
+
+const RLIMIT_TYPES = new Set(Object.keys(RLIMIT).map((name) => `RLIMIT_${name}`));
+
+function validateCapabilities(caps: unknown): void {
+  checkObject(caps, "process.capabilities");
+  for (const set of ["bounding", "effective", "inheritable", "permitted", "ambient"] as const) {
+    const list = caps[set];
+    if (list === undefined) continue;
+    const field = `process.capabilities.${set}`;
+    checkStringArray(list, field);
+    (list as string[]).forEach((name, i) => {
+      // Spelled as capabilities(7) does; the init reads the same names (capNumber).
+      if (!/^CAP_[A-Z_]+$/.test(name) || !CAPABILITIES.includes(name.slice(4))) {
+        fail(`${field}[${i}]`, `unknown capability ${JSON.stringify(name)}`);
+      }
+    });
+  }
+}
+
+function validateRlimits(rlimits: unknown): void {
+  checkArray(rlimits, "process.rlimits");
+  const seen = new Set<string>();
+  rlimits.forEach((r, i) => {
+    const field = `process.rlimits[${i}]`;
+    checkObject(r, field);
+    if (typeof r.type !== "string" || !RLIMIT_TYPES.has(r.type)) {
+      fail(`${field}.type`, `unknown resource ${JSON.stringify(r.type)} (RLIMIT_NOFILE, RLIMIT_NPROC, ...)`);
+    }
+    // config-linux.md: "Runtimes MUST generate an error for duplicate types".
+    if (seen.has(r.type)) fail(`${field}.type`, `duplicate ${r.type}`);
+    seen.add(r.type);
+    // A uint64; RLIM_INFINITY is 18446744073709551615 in JSON (2^64 once
+    // parsed), or -1 as `tinyo run --ulimit NAME=unlimited` writes it.
+    checkInt(r.soft, `${field}.soft`, -1, 2 ** 64);
+    checkInt(r.hard, `${field}.hard`, -1, 2 ** 64);
+    const limit = (v: number): number => v === -1 || v >= 2 ** 64 - 1 ? Infinity : v;
+    if (limit(r.soft as number) > limit(r.hard as number)) {
+      fail(field, `soft limit ${r.soft} is above hard limit ${r.hard}`);
+    }
+  });
+}
+
 function validateProcess(p: unknown): void {
   if (!isObject(p)) fail("process", "must be an object");
   checkStringArray(p.args, "process.args");
@@ -155,31 +362,199 @@ function validateProcess(p: unknown): void {
       }
     }
   }
-  if (p.rlimits !== undefined) {
-    if (!Array.isArray(p.rlimits)) fail("process.rlimits", "must be an array");
-    p.rlimits.forEach((r, i) => {
-      if (!isObject(r) || typeof r.type !== "string") fail(`process.rlimits[${i}].type`, "must be a string");
-      if (typeof r.soft !== "number" || typeof r.hard !== "number") {
-        fail(`process.rlimits[${i}]`, "soft and hard must be numbers");
-      }
-    });
+  if (p.user.umask !== undefined) checkUint(p.user.umask, "process.user.umask");
+  if (p.rlimits !== undefined) validateRlimits(p.rlimits);
+  if (p.capabilities !== undefined) validateCapabilities(p.capabilities);
+  if (p.terminal !== undefined) checkBool(p.terminal, "process.terminal");
+  if (p.noNewPrivileges !== undefined) checkBool(p.noNewPrivileges, "process.noNewPrivileges");
+  if (p.oomScoreAdj !== undefined) checkInt(p.oomScoreAdj, "process.oomScoreAdj", -1000, 1000);
+  if (p.ioPriority !== undefined) {
+    checkObject(p.ioPriority, "process.ioPriority");
+    if (!IOPRIO_CLASSES.includes(p.ioPriority.class as IoprioClass)) {
+      fail(
+        "process.ioPriority.class",
+        `must be one of ${IOPRIO_CLASSES.join(", ")}, got ${JSON.stringify(p.ioPriority.class)}`,
+      );
+    }
+    checkInt(p.ioPriority.priority, "process.ioPriority.priority", 0, 7);
   }
+  if (p.apparmorProfile !== undefined) checkString(p.apparmorProfile, "process.apparmorProfile");
+  if (p.selinuxLabel !== undefined) checkString(p.selinuxLabel, "process.selinuxLabel");
 }
 
+/**
+ * Mount types are passed to mount(2) as they are, as runc does: the kernel
+ * knows which filesystems it has (/proc/filesystems, and modules load on
+ * demand), so only a name no filesystem can have is refused here; an
+ * unknown one fails in the init with a message naming the mount.
+ */
 function validateMounts(mounts: unknown): void {
   if (!Array.isArray(mounts)) fail("mounts", "must be an array");
   mounts.forEach((m, i) => {
     if (!isObject(m)) fail(`mounts[${i}]`, "must be an object");
     checkAbsolute(m.destination, `mounts[${i}].destination`);
-    if (m.type !== undefined && typeof m.type !== "string") fail(`mounts[${i}].type`, "must be a string");
     if (m.source !== undefined && typeof m.source !== "string") {
       fail(`mounts[${i}].source`, "must be a string");
     }
     if (m.options !== undefined) checkStringArray(m.options, `mounts[${i}].options`);
+    const bind = m.type === "bind" ||
+      ((m.options ?? []) as string[]).some((o) => o === "bind" || o === "rbind");
+    if (
+      m.type !== undefined && (typeof m.type !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(m.type))
+    ) {
+      fail(`mounts[${i}].type`, `${JSON.stringify(m.type)} is not a filesystem type`);
+    }
+    if ((m.type === undefined || m.type === "none") && !bind) {
+      fail(
+        `mounts[${i}].type`,
+        `${
+          m.type === undefined ? "missing" : '"none"'
+        }: a mount without a filesystem type must be a bind mount (option "bind" or "rbind")`,
+      );
+    }
+    if (bind && (typeof m.source !== "string" || m.source === "")) {
+      fail(`mounts[${i}].source`, "a bind mount needs the path to bind");
+    }
+    if (m.uidMappings !== undefined) checkIdMappings(m.uidMappings, `mounts[${i}].uidMappings`);
+    if (m.gidMappings !== undefined) checkIdMappings(m.gidMappings, `mounts[${i}].gidMappings`);
   });
 }
 
-function validateLinux(linux: unknown, spec: Record<string, unknown>): void {
+/** A check of one field's value. */
+type Check = (v: unknown, field: string) => void;
+
+function uint16(v: unknown, field: string): void {
+  checkInt(v, field, 0, 0xffff);
+}
+
+function uint32(v: unknown, field: string): void {
+  checkInt(v, field, 0, 0xffffffff);
+}
+
+function int64(v: unknown, field: string): void {
+  checkInt(v, field, -(2 ** 63), 2 ** 63);
+}
+
+function swappiness(v: unknown, field: string): void {
+  // -1: unset (docker's and runc's reading).
+  checkInt(v, field, -1, 100);
+}
+
+/** A cpuset list (cpu.cpus, cpu.mems): "0-3,7", or empty. */
+function cpuList(v: unknown, field: string): void {
+  checkString(v, field);
+  if (v !== "" && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v as string)) {
+    fail(field, `${JSON.stringify(v)} is not a list such as "0-3,7"`);
+  }
+}
+
+function pageSize(v: unknown, field: string): void {
+  if (typeof v !== "string" || !/^\d+[KMGT]?B$/.test(v)) {
+    fail(field, `${JSON.stringify(v)} is not a page size such as "2MB"`);
+  }
+}
+
+/** A check of an array of objects, each field by its own check (`required` ones even when absent). */
+function arrayOf(fields: Readonly<Record<string, Check>>, required: readonly string[]): Check {
+  return (v, field) => {
+    checkArray(v, field);
+    v.forEach((e, i) => {
+      checkObject(e, `${field}[${i}]`);
+      for (const [k, check] of Object.entries(fields)) {
+        if (e[k] !== undefined || required.includes(k)) check(e[k], `${field}[${i}].${k}`);
+      }
+    });
+  };
+}
+
+const throttle = arrayOf({ major: int64, minor: int64, rate: checkUint64 }, ["major", "minor", "rate"]);
+
+/** linux.resources, section by section: each known field's type (unknown fields are ignored, as the spec says). */
+const RESOURCES: Readonly<Record<string, Readonly<Record<string, Check>>>> = {
+  memory: {
+    limit: checkLimit,
+    reservation: checkLimit,
+    swap: checkLimit,
+    kernel: checkLimit,
+    kernelTCP: checkLimit,
+    swappiness,
+    disableOOMKiller: checkBool,
+    useHierarchy: checkBool,
+    checkBeforeUpdate: checkBool,
+  },
+  cpu: {
+    shares: checkUint64,
+    quota: checkLimit,
+    burst: checkUint64,
+    period: checkUint64,
+    realtimeRuntime: int64,
+    realtimePeriod: checkUint64,
+    cpus: cpuList,
+    mems: cpuList,
+    idle: int64,
+  },
+  pids: { limit: checkLimit },
+  blockIO: {
+    weight: uint16,
+    leafWeight: uint16,
+    weightDevice: arrayOf({ major: int64, minor: int64, weight: uint16, leafWeight: uint16 }, [
+      "major",
+      "minor",
+    ]),
+    throttleReadBpsDevice: throttle,
+    throttleWriteBpsDevice: throttle,
+    throttleReadIOPSDevice: throttle,
+    throttleWriteIOPSDevice: throttle,
+  },
+  network: {
+    classID: uint32,
+    priorities: arrayOf({ name: checkString, priority: uint32 }, ["name", "priority"]),
+  },
+};
+
+/**
+ * Checks the types of an OCI `linux.resources` object (also what `tinyo
+ * update --resources` reads), and normalises its device rules.
+ *
+ * @param field How to name it in errors.
+ * @throws {ConfigError} naming the first field of the wrong type.
+ */
+export function validateResources(resources: unknown, field = "linux.resources"): void {
+  checkObject(resources, field);
+  for (const [section, fields] of Object.entries(RESOURCES)) {
+    const value = resources[section];
+    if (value === undefined || value === null) continue;
+    checkObject(value, `${field}.${section}`);
+    for (const [key, check] of Object.entries(fields)) {
+      if (value[key] !== undefined && value[key] !== null) check(value[key], `${field}.${section}.${key}`);
+    }
+  }
+  if (resources.hugepageLimits !== undefined) {
+    arrayOf({ pageSize, limit: checkUint64 }, ["pageSize", "limit"])(
+      resources.hugepageLimits,
+      `${field}.hugepageLimits`,
+    );
+  }
+  if (resources.rdma !== undefined) {
+    checkObject(resources.rdma, `${field}.rdma`);
+    for (const [device, limits] of Object.entries(resources.rdma)) {
+      checkObject(limits, `${field}.rdma["${device}"]`);
+      if (limits.hcaHandles !== undefined) uint32(limits.hcaHandles, `${field}.rdma["${device}"].hcaHandles`);
+      if (limits.hcaObjects !== undefined) uint32(limits.hcaObjects, `${field}.rdma["${device}"].hcaObjects`);
+    }
+  }
+  if (resources.unified !== undefined) {
+    checkObject(resources.unified, `${field}.unified`);
+    for (const [key, v] of Object.entries(resources.unified)) checkString(v, `${field}.unified["${key}"]`);
+  }
+  if (resources.devices !== undefined) resources.devices = validateDeviceRules(resources.devices);
+}
+
+function validateLinux(
+  linux: unknown,
+  spec: Record<string, unknown>,
+  isHostNamespace: HostNamespaceProbe,
+): void {
   if (!isObject(linux)) fail("linux", "must be an object");
   const seen = new Set<string>();
   if (linux.namespaces !== undefined) {
@@ -214,20 +589,28 @@ function validateLinux(linux: unknown, spec: Record<string, unknown>): void {
     }
   }
   if (linux.seccomp !== undefined) {
-    const sc = linux.seccomp;
-    if (!isObject(sc) || typeof sc.defaultAction !== "string") {
-      fail("linux.seccomp.defaultAction", "must be a string");
-    }
-    if (sc.syscalls !== undefined && !Array.isArray(sc.syscalls)) {
-      fail("linux.seccomp.syscalls", "must be an array");
+    const problem = seccompProblem(linux.seccomp);
+    if (problem !== undefined) {
+      fail(["linux.seccomp", problem[0]].filter((s) => s !== "").join("."), problem[1]);
     }
   }
   if (linux.sysctl !== undefined) {
-    validateSysctl(linux.sysctl, seen, linux.namespaces as Namespace[] | undefined);
+    validateSysctl(linux.sysctl, seen, linux.namespaces as Namespace[] | undefined, isHostNamespace);
   }
-  if (isObject(linux.resources) && linux.resources.devices !== undefined) {
-    linux.resources.devices = validateDeviceRules(linux.resources.devices);
+  if (linux.resources !== undefined) validateResources(linux.resources);
+  if (linux.personality !== undefined) {
+    checkObject(linux.personality, "linux.personality");
+    const domain = linux.personality.domain;
+    if (!PERSONALITY_DOMAINS.includes(domain as Personality["domain"])) {
+      fail("linux.personality.domain", `must be LINUX or LINUX32, got ${JSON.stringify(domain)}`);
+    }
+    if (linux.personality.flags !== undefined) {
+      checkStringArray(linux.personality.flags, "linux.personality.flags");
+    }
   }
+  if (linux.uidMappings !== undefined) checkIdMappings(linux.uidMappings, "linux.uidMappings");
+  if (linux.gidMappings !== undefined) checkIdMappings(linux.gidMappings, "linux.gidMappings");
+  if (linux.mountLabel !== undefined) checkString(linux.mountLabel, "linux.mountLabel");
   const prop = linux.rootfsPropagation;
   if (
     prop !== undefined &&
@@ -235,6 +618,42 @@ function validateLinux(linux: unknown, spec: Record<string, unknown>): void {
   ) {
     fail("linux.rootfsPropagation", `unknown propagation ${JSON.stringify(prop)}`);
   }
+}
+
+/** Whether the namespace file at `path` is the caller's own namespace of `type`. */
+export type HostNamespaceProbe = (type: NamespaceType, path: string) => boolean;
+
+/** The /proc/self/ns/ file of each namespace type. */
+const NS_FILES: Readonly<Record<NamespaceType, string>> = {
+  pid: "pid",
+  network: "net",
+  mount: "mnt",
+  ipc: "ipc",
+  uts: "uts",
+  user: "user",
+  cgroup: "cgroup",
+  time: "time",
+};
+
+/**
+ * The real probe: the same namespace is the same nsfs inode. Called before
+ * the init joins anything, so "our own" is the host's (the runtime and the
+ * init share every namespace a sysctl can belong to).
+ */
+function isHostNamespace(type: NamespaceType, path: string): boolean {
+  const joined = Deno.statSync(path);
+  const own = Deno.statSync(`/proc/self/ns/${NS_FILES[type]}`);
+  return joined.dev === own.dev && joined.ino === own.ino;
+}
+
+/** Options of `validateSpec`. */
+export interface ValidateOptions {
+  /**
+   * Tells whether a joined namespace is the host's (sysctls are refused
+   * there); by default its inode is compared with /proc/self/ns/. Asked only
+   * for namespaces joined by path that a sysctl belongs to.
+   */
+  isHostNamespace?: HostNamespaceProbe;
 }
 
 /**
@@ -248,7 +667,12 @@ const SYSCTL_NAMESPACES: readonly [RegExp, NamespaceType][] = [
   [/^kernel\.(hostname|domainname)$/, "uts"],
 ];
 
-function validateSysctl(sysctl: unknown, namespaces: Set<string>, list: Namespace[] | undefined): void {
+function validateSysctl(
+  sysctl: unknown,
+  namespaces: Set<string>,
+  list: Namespace[] | undefined,
+  isHostNamespace: HostNamespaceProbe,
+): void {
   if (!isObject(sysctl)) fail("linux.sysctl", "must be an object");
   for (const [key, value] of Object.entries(sysctl)) {
     if (typeof value !== "string") fail(`linux.sysctl["${key}"]`, "must be a string");
@@ -259,11 +683,55 @@ function validateSysctl(sysctl: unknown, namespaces: Set<string>, list: Namespac
     if (ns === undefined) {
       fail(`linux.sysctl["${key}"]`, "is not namespaced: it would change the host (refused)");
     }
-    // A joined namespace may be the host's own (e.g. /proc/1/ns/net): only
-    // sysctls of namespaces the container creates are allowed.
-    if (!namespaces.has(ns) || list?.some((n) => n.type === ns && n.path !== undefined)) {
-      fail(`linux.sysctl["${key}"]`, `needs a new ${ns} namespace (linux.namespaces)`);
+    if (!namespaces.has(ns)) {
+      fail(`linux.sysctl["${key}"]`, `needs a ${ns} namespace of its own (linux.namespaces)`);
     }
+    // A joined namespace may be the host's own (/proc/1/ns/net): refused
+    // then, as runc does; another one (podman's /run/netns/..., with its
+    // net.ipv4.ping_group_range) is the container's to set.
+    const path = list?.find((n) => n.type === ns)?.path;
+    if (path !== undefined) {
+      let host: boolean;
+      try {
+        host = isHostNamespace(ns, path);
+      } catch (err) {
+        fail(
+          `linux.sysctl["${key}"]`,
+          `cannot check the ${ns} namespace "${path}": ${(err as Error).message}`,
+        );
+      }
+      if (host) fail(`linux.sysctl["${key}"]`, `the ${ns} namespace "${path}" is the host's (refused)`);
+    }
+  }
+}
+
+function validateHooks(hooks: unknown): void {
+  if (!isObject(hooks)) fail("hooks", "must be an object");
+  for (const kind of HOOK_KINDS) {
+    const list = hooks[kind];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) fail(`hooks.${kind}`, "must be an array");
+    list.forEach((h, i) => {
+      const field = `hooks.${kind}[${i}]`;
+      if (!isObject(h)) fail(field, "must be an object");
+      checkAbsolute(h.path, `${field}.path`);
+      if (h.args !== undefined) checkStringArray(h.args, `${field}.args`);
+      if (h.env !== undefined) {
+        checkStringArray(h.env, `${field}.env`);
+        for (const e of h.env as string[]) {
+          if (!e.includes("=") || e.startsWith("=")) {
+            fail(`${field}.env`, `entry ${JSON.stringify(e)} is not KEY=VALUE`);
+          }
+        }
+      }
+      // config.md: "If set, timeout MUST be greater than zero" (whole seconds).
+      if (h.timeout !== undefined && (!Number.isInteger(h.timeout) || (h.timeout as number) <= 0)) {
+        fail(
+          `${field}.timeout`,
+          `must be a positive integer number of seconds, got ${JSON.stringify(h.timeout)}`,
+        );
+      }
+    });
   }
 }
 
@@ -273,7 +741,7 @@ function validateSysctl(sysctl: unknown, namespaces: Set<string>, list: Namespac
  *
  * @throws {ConfigError} naming the first invalid field.
  */
-export function validateSpec(value: unknown): Spec {
+export function validateSpec(value: unknown, options: ValidateOptions = {}): Spec {
   if (!isObject(value)) fail("config", "must be a JSON object");
   if (typeof value.ociVersion !== "string") fail("ociVersion", "must be a string");
   if (!isObject(value.root) || typeof value.root.path !== "string" || value.root.path === "") {
@@ -292,7 +760,10 @@ export function validateSpec(value: unknown): Spec {
     }
   }
   if (value.mounts !== undefined) validateMounts(value.mounts);
-  if (value.linux !== undefined) validateLinux(value.linux, value);
+  if (value.linux !== undefined) {
+    validateLinux(value.linux, value, options.isHostNamespace ?? isHostNamespace);
+  }
+  if (value.hooks !== undefined) validateHooks(value.hooks);
   return value as unknown as Spec;
 }
 
@@ -315,4 +786,100 @@ export function loadSpec(path: string): Spec {
     });
   }
   return validateSpec(json);
+}
+
+/** What `unsupportedFeatures` needs to know about the host. */
+export interface HostSecurity {
+  /** AppArmor is enabled: /sys/kernel/security/apparmor exists. */
+  apparmor: boolean;
+  /** SELinux is enabled: /sys/fs/selinux exists. */
+  selinux: boolean;
+}
+
+/** The paths that tell whether the host has AppArmor and SELinux (what runc's libraries look at). */
+export const HOST_SECURITY_PATHS = {
+  apparmor: "/sys/kernel/security/apparmor",
+  selinux: "/sys/fs/selinux",
+} as const;
+
+function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/**
+ * Looks at the host for the security modules a config.json may name.
+ *
+ * @param exists How to test a path (tests pass their own).
+ */
+export function probeHostSecurity(exists: (path: string) => boolean = pathExists): HostSecurity {
+  return { apparmor: exists(HOST_SECURITY_PATHS.apparmor), selinux: exists(HOST_SECURITY_PATHS.selinux) };
+}
+
+/**
+ * What a valid configuration asks for that tinyo cannot honour here, one
+ * line each, naming the field: the caller refuses to create the container
+ * (silently running without an AppArmor profile or an SELinux label that
+ * the configuration asked for would be a weaker container than intended).
+ *
+ * - process.apparmorProfile: refused when the host has no AppArmor (as
+ *   runc does); otherwise the init applies it (runtime/container/labels.ts).
+ * - process.selinuxLabel: the same with SELinux. linux.mountLabel is
+ *   ignored on a host without SELinux (as runc's label code does), and
+ *   refused on one with it (tinyo does not label mounts).
+ * - user namespaces, linux.uidMappings/gidMappings and id-mapped mounts: a
+ *   multi-threaded process (Deno) can neither create nor join a user
+ *   namespace (shared/docs/PLATFORM.md).
+ * - linux.intelRdt and linux.timeOffsets: not implemented.
+ */
+export function unsupportedFeatures(spec: Spec, host: HostSecurity = probeHostSecurity()): string[] {
+  const out: string[] = [];
+  const profile = spec.process?.apparmorProfile;
+  if (profile !== undefined && profile !== "" && !host.apparmor) {
+    out.push(`process.apparmorProfile "${profile}": AppArmor is not enabled on this host`);
+  }
+  const label = spec.process?.selinuxLabel;
+  if (label !== undefined && label !== "" && !host.selinux) {
+    out.push(`process.selinuxLabel "${label}": SELinux is not enabled on this host`);
+  }
+  const mountLabel = spec.linux?.mountLabel;
+  if (mountLabel !== undefined && mountLabel !== "" && host.selinux) {
+    out.push(`linux.mountLabel "${mountLabel}": tinyo cannot apply SELinux labels`);
+  }
+  const userNs = "tinyo cannot create or join a user namespace";
+  if (spec.linux?.namespaces?.some((n) => n.type === "user")) out.push(`linux.namespaces: user: ${userNs}`);
+  for (const key of ["uidMappings", "gidMappings"] as const) {
+    if ((spec.linux?.[key] ?? []).length > 0) {
+      out.push(`linux.${key}: id mappings need a user namespace: ${userNs}`);
+    }
+  }
+  (spec.mounts ?? []).forEach((m, i) => {
+    if ((m.uidMappings ?? []).length > 0 || (m.gidMappings ?? []).length > 0) {
+      out.push(`mounts[${i}] "${m.destination}": id-mapped mounts are not supported`);
+    }
+  });
+  const linux = spec.linux as Record<string, unknown> | undefined;
+  if (linux?.intelRdt !== undefined) out.push("linux.intelRdt: Intel RDT is not supported");
+  if (linux?.timeOffsets !== undefined) {
+    out.push("linux.timeOffsets: time namespace offsets are not supported");
+  }
+  return out;
+}
+
+/**
+ * Refuses, with one line, a configuration `unsupportedFeatures` finds
+ * something in.
+ *
+ * @throws {ConfigError} listing everything tinyo cannot honour.
+ */
+export function assertSupported(spec: Spec, host: HostSecurity = probeHostSecurity()): void {
+  const problems = unsupportedFeatures(spec, host);
+  if (problems.length > 0) {
+    throw new ConfigError(`Cannot honour the container configuration: ${problems.join("; ")}`);
+  }
 }

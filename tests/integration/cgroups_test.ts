@@ -1,8 +1,13 @@
 /**
  * Resource limits for real, on whichever cgroup layout the machine has: v1 on
- * the hybrid build hosts, v2 in the throw-away VM (CI runs this file there
- * too, see .ci/run). Limits are checked from the host side: the cgroup's own
- * counters, the exit status and message, and the cgroup's removal.
+ * the hybrid build hosts, v2 in the throw-away VM (tasks/test.ts runs this
+ * file there too). Two kinds of tests:
+ *
+ * - "cgroups: ..." run containers and check the limits from the host side:
+ *   the cgroup's own counters, the exit status and message, its removal;
+ * - "cgroup resources: ..." run no container: they create real cgroups with
+ *   the managers under a private parent of their own (removed afterwards),
+ *   and check every linux.resources field against the kernel's files.
  */
 
 import assert from "node:assert/strict";
@@ -17,7 +22,16 @@ import {
   tinyo,
   waitFor,
 } from "../helpers/tinyo.ts";
-import { hostLayout } from "../../runtime/host/cgroups.ts";
+import {
+  Cgroup1Manager,
+  Cgroup2Manager,
+  type CgroupManager,
+  hostHugePageSizes,
+  hostLayout,
+  sharesToWeight,
+} from "../../runtime/host/cgroups.ts";
+import type { CgroupResources } from "../../runtime/model/run_spec.ts";
+import { ALLOW_ALL_DEVICES } from "../../runtime/model/devices.ts";
 
 const layout = IGNORE_ROOT ? undefined : hostLayout();
 const opts = { ignore: IGNORE_ROOT || layout === undefined, sanitizeResources: false, sanitizeOps: false };
@@ -215,4 +229,317 @@ Deno.test("cgroups: device access is controlled on this layout (v1 devices, v2 e
     assert.deepEqual(listDir(`${layout!.root}/tinyo`).filter((n) => /^[0-9a-f]{64}$/.test(n)), []);
   }
   assert.deepEqual(leftovers(ROOT), []);
+});
+
+// ---------------------------------------------------------------------------
+// linux.resources on real cgroups, without containers: a private parent of
+// our own in every hierarchy, removed afterwards.
+
+const HOST_LAYOUT = Deno.uid() === 0 ? hostLayout() : undefined;
+const real = { ignore: HOST_LAYOUT === undefined, sanitizeResources: false, sanitizeOps: false };
+const PARENT = `/tinyo-restest-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+const MiB = 1024 ** 2;
+
+/** The hierarchies' mount points (one on v2). */
+function mountPoints(): string[] {
+  const l = HOST_LAYOUT!;
+  return l.version === 2 ? [l.root] : [...new Set(Object.values(l.controllers))];
+}
+
+function manager(id: string): CgroupManager {
+  const l = HOST_LAYOUT!;
+  // Device rules are not what these tests are about: no eBPF program on v2.
+  return l.version === 2
+    ? new Cgroup2Manager(l.root, `${PARENT}/${id}`, () => {})
+    : new Cgroup1Manager(l.controllers, `${PARENT}/${id}`);
+}
+
+/** Removes the private parent from every hierarchy (its children first, if a test left one). */
+function removeParent(): void {
+  for (const m of mountPoints()) {
+    for (const child of listDir(`${m}${PARENT}`)) {
+      try {
+        Deno.removeSync(`${m}${PARENT}/${child}`);
+      } catch {
+        // An interface file, not a child cgroup.
+      }
+    }
+    try {
+      Deno.removeSync(`${m}${PARENT}`);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+}
+
+/** An interface file of the manager's cgroup (the hierarchy holding it, on v1). */
+function cgFile(m: CgroupManager, file: string): string {
+  const dir = m.dirs.find((d) => exists(`${d}/${file}`));
+  if (dir === undefined) throw new Error(`no ${file} in ${m.dirs.join(", ")}`);
+  return Deno.readTextFileSync(`${dir}/${file}`).trim();
+}
+
+function hasFile(m: CgroupManager, file: string): boolean {
+  return m.dirs.some((d) => exists(`${d}/${file}`));
+}
+
+/**
+ * A block device of this machine for the throttling limits (a disk rather
+ * than a loop device); in the VM, which has none, a 1 MiB RAM disk.
+ */
+function blockDevice(): { major: number; minor: number } | undefined {
+  const find = (): string | undefined => {
+    const names = listDir("/sys/block").sort();
+    return names.find((n) => !/^(loop|zram|ram)/.test(n)) ?? names[0];
+  };
+  let name = find();
+  if (name === undefined) {
+    new Deno.Command("modprobe", { args: ["brd", "rd_nr=1", "rd_size=1024"], stderr: "null" }).outputSync();
+    name = find();
+  }
+  if (name === undefined) return undefined;
+  const [major, minor] = Deno.readTextFileSync(`/sys/block/${name}/dev`).trim().split(":").map(Number);
+  return { major: major!, minor: minor! };
+}
+
+Deno.test("cgroup resources: every field this host has reaches the kernel's files", real, async () => {
+  const v2 = HOST_LAYOUT!.version === 2;
+  const dev = blockDevice();
+  // deno-lint-ignore no-console
+  if (dev === undefined) console.error("no block device here: the throttling limits are not checked");
+  const cpuMount = v2 ? undefined : (HOST_LAYOUT as { controllers: Record<string, string> }).controllers.cpu;
+  const rt = cpuMount !== undefined && exists(`${cpuMount}/cpu.rt_runtime_us`);
+  let sleeper: Deno.ChildProcess | undefined;
+  try {
+    if (rt) {
+      // A real-time runtime must fit in the parent's: give our parent a little.
+      Deno.mkdirSync(`${cpuMount}${PARENT}`);
+      Deno.writeTextFileSync(`${cpuMount}${PARENT}/cpu.rt_runtime_us`, "10000");
+    }
+    const r: CgroupResources = {
+      memory: 64 * MiB,
+      memorySwap: 96 * MiB,
+      memoryReservation: 32 * MiB,
+      cpuShares: 512,
+      cpuQuota: 50000,
+      cpuPeriod: 100000,
+      cpuBurst: 10000,
+      cpusetCpus: "0",
+      cpusetMems: "0",
+      pidsLimit: 40,
+      ...(dev
+        ? {
+          blkioThrottleReadBpsDevice: [{ ...dev, rate: 1048576 }],
+          blkioThrottleWriteIOPSDevice: [{ ...dev, rate: 200 }],
+        }
+        : {}),
+      ...(v2
+        ? {
+          hugepageLimits: [{ pageSize: "2MB", limit: 4 * MiB }],
+          blkioWeight: 500,
+          unified: { "memory.high": String(48 * MiB) },
+        }
+        : { memorySwappiness: 20, disableOOMKiller: true }),
+      ...(rt ? { cpuRealtimePeriod: 1000000, cpuRealtimeRuntime: 5000 } : {}),
+    };
+    const m = manager("all");
+    m.create(r, ALLOW_ALL_DEVICES);
+    const expect: [string, string][] = v2
+      ? [
+        ["memory.max", String(64 * MiB)],
+        ["memory.low", String(32 * MiB)],
+        ["memory.high", String(48 * MiB)],
+        ["cpu.weight", String(sharesToWeight(512))],
+        ["cpu.max", "50000 100000"],
+        ["cpu.max.burst", "10000"],
+        ["cpuset.cpus", "0"],
+        ["cpuset.mems", "0"],
+        ["pids.max", "40"],
+        ["hugetlb.2MB.max", String(4 * MiB)],
+        ["io.weight", "default 4950"],
+      ]
+      : [
+        ["memory.limit_in_bytes", String(64 * MiB)],
+        ["memory.soft_limit_in_bytes", String(32 * MiB)],
+        ["memory.swappiness", "20"],
+        ["cpu.shares", "512"],
+        ["cpu.cfs_quota_us", "50000"],
+        ["cpu.cfs_period_us", "100000"],
+        ["cpu.cfs_burst_us", "10000"],
+        ["cpuset.cpus", "0"],
+        ["cpuset.mems", "0"],
+        ["pids.max", "40"],
+      ];
+    // Swap only where the kernel accounts for it (the plan skips it otherwise, as docker does).
+    if (hasFile(m, v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes")) {
+      expect.push(
+        v2 ? ["memory.swap.max", String(32 * MiB)] : ["memory.memsw.limit_in_bytes", String(96 * MiB)],
+      );
+    }
+    if (rt) expect.push(["cpu.rt_period_us", "1000000"], ["cpu.rt_runtime_us", "5000"]);
+    if (v2 && hasFile(m, "hugetlb.2MB.rsvd.max")) expect.push(["hugetlb.2MB.rsvd.max", String(4 * MiB)]);
+    for (const [file, value] of expect) assert.equal(cgFile(m, file), value, file);
+    if (!v2) assert.match(cgFile(m, "memory.oom_control"), /^oom_kill_disable 1$/m);
+    if (dev) {
+      const d = `${dev.major}:${dev.minor}`;
+      if (v2) {
+        assert.match(
+          cgFile(m, "io.max"),
+          new RegExp(`^${d} rbps=1048576 wbps=max riops=max wiops=200$`, "m"),
+        );
+      } else {
+        assert.equal(cgFile(m, "blkio.throttle.read_bps_device"), `${d} 1048576`);
+        assert.equal(cgFile(m, "blkio.throttle.write_iops_device"), `${d} 200`);
+      }
+    }
+    // A process can join every directory, the cpuset one included (its
+    // CPUs and memory nodes were set before anything joined).
+    sleeper = new Deno.Command("sleep", { args: ["30"], stdin: "null", stdout: "null" }).spawn();
+    for (const procs of m.procsFiles()) Deno.writeTextFileSync(procs, String(sleeper.pid));
+    const lines = Deno.readTextFileSync(`/proc/${sleeper.pid}/cgroup`).split("\n");
+    if (!v2) {
+      assert.ok(lines.some((l) => /:cpuset:/.test(l) && l.endsWith(`:${PARENT}/all`)), lines.join("\n"));
+    }
+    assert.deepEqual(m.pids(), [sleeper.pid]);
+    // update: an idle group.
+    m.update({ cpuIdle: 1 });
+    assert.equal(cgFile(m, "cpu.idle"), "1");
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+    sleeper = undefined;
+    m.destroy();
+    for (const d of m.dirs) assert.ok(!exists(d), `${d} was removed`);
+  } finally {
+    if (sleeper !== undefined) {
+      sleeper.kill("SIGKILL");
+      await sleeper.status;
+    }
+    manager("all").destroy();
+    removeParent();
+  }
+});
+
+Deno.test("cgroup resources: update changes only the fields it is given", real, () => {
+  const v2 = HOST_LAYOUT!.version === 2;
+  try {
+    const m = manager("upd");
+    m.create(
+      { memory: 64 * MiB, memorySwap: 128 * MiB, cpuQuota: 50000, cpuPeriod: 100000, pidsLimit: 50 },
+      [],
+    );
+    const swapFile = v2 ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
+    const swap = hasFile(m, swapFile);
+    // A fresh manager, as `tinyo update` makes one.
+    manager("upd").update({ memory: 32 * MiB });
+    assert.equal(cgFile(m, v2 ? "memory.max" : "memory.limit_in_bytes"), String(32 * MiB));
+    // Memory plus swap stays 128 MiB: on v2 the swap part grows.
+    if (swap) assert.equal(cgFile(m, swapFile), String(v2 ? 96 * MiB : 128 * MiB));
+    manager("upd").update({ cpuPeriod: 200000 });
+    if (v2) assert.equal(cgFile(m, "cpu.max"), "50000 200000");
+    else {
+      assert.equal(cgFile(m, "cpu.cfs_period_us"), "200000");
+      assert.equal(cgFile(m, "cpu.cfs_quota_us"), "50000");
+    }
+    const cpus = Deno.readTextFileSync("/sys/devices/system/cpu/online").trim();
+    const last = cpus.split(/[-,]/).pop()!;
+    manager("upd").update({ cpusetCpus: last });
+    assert.equal(cgFile(m, "cpuset.cpus"), last);
+    assert.equal(cgFile(m, "pids.max"), "50");
+    // Memory above memory plus swap is refused, naming the field.
+    if (swap) {
+      assert.throws(
+        () => manager("upd").update({ memory: 256 * MiB }),
+        /^TinyoError: Cannot apply linux\.resources\.memory\.limit: /,
+      );
+    }
+    m.destroy();
+  } finally {
+    manager("upd").destroy();
+    removeParent();
+  }
+});
+
+Deno.test("cgroup resources: what this host lacks is refused before anything is made", real, () => {
+  const l = HOST_LAYOUT!;
+  const cases: [CgroupResources, RegExp][] = [];
+  if (l.version === 1) {
+    const root = (c: string): string | undefined => l.controllers[c];
+    cases.push([
+      { unified: { "memory.high": "1" } },
+      /^Cannot apply linux\.resources\.unified: this host uses cgroup v1/,
+    ]);
+    if (root("hugetlb") === undefined) {
+      cases.push([
+        { hugepageLimits: [{ pageSize: "2MB", limit: 2 * MiB }] },
+        /^Cannot apply linux\.resources\.hugepageLimits: this host has no hugetlb cgroup controller$/,
+      ]);
+    }
+    if (root("net_cls") === undefined) {
+      cases.push([
+        { netClassID: 0x100001 },
+        /^Cannot apply linux\.resources\.network\.classID: this host has no net_cls/,
+      ]);
+    }
+    if (root("rdma") === undefined) {
+      cases.push([
+        { rdma: { mlx5_0: { hcaHandles: 1 } } },
+        /^Cannot apply linux\.resources\.rdma: this host has no rdma/,
+      ]);
+    }
+    const blkio = root("blkio");
+    if (blkio !== undefined && !exists(`${blkio}/blkio.leaf_weight`)) {
+      cases.push([
+        { blkioLeafWeight: 500 },
+        /^Cannot apply linux\.resources\.blockIO\.leafWeight: this kernel has no/,
+      ]);
+    }
+    if (blkio !== undefined && !exists(`${blkio}/blkio.weight`) && !exists(`${blkio}/blkio.bfq.weight`)) {
+      cases.push([
+        { blkioWeight: 500 },
+        /^Cannot apply linux\.resources\.blockIO\.weight: this host's blkio/,
+      ]);
+    }
+  } else {
+    const missing = ["64KB", "16MB", "1GB", "2MB"].find((s) => !hostHugePageSizes().includes(s));
+    if (missing !== undefined) {
+      cases.push([
+        { hugepageLimits: [{ pageSize: missing, limit: 2 * MiB }] },
+        new RegExp(
+          `^Cannot apply linux\\.resources\\.hugepageLimits: this host has no ${missing} huge pages`,
+        ),
+      ]);
+    }
+    cases.push(
+      [
+        { cpuRealtimeRuntime: 1000 },
+        /^Cannot apply linux\.resources\.cpu\.realtimeRuntime: cgroup v2 has no/,
+      ],
+      [
+        { netPriorities: [{ name: "lo", priority: 1 }] },
+        /^Cannot apply linux\.resources\.network\.priorities: /,
+      ],
+      [
+        { blkioLeafWeight: 500 },
+        /^Cannot apply linux\.resources\.blockIO\.leafWeight: cgroup v2 has no leaf/,
+      ],
+      [{ disableOOMKiller: true }, /^Cannot apply linux\.resources\.memory\.disableOOMKiller: /],
+      [
+        { unified: { "net_cls.classid": "1" } },
+        /^Cannot apply linux\.resources\.unified\["net_cls\.classid"\]: /,
+      ],
+      [{ unified: { "../cgroup.procs": "1" } }, /unified\["\.\.\/cgroup\.procs"\]: not a file name/],
+    );
+  }
+  try {
+    for (const [r, pattern] of cases) {
+      assert.throws(() => manager("refused").create({ memory: 32 * MiB, ...r }, []), (err: Error) => {
+        assert.match(err.message, pattern);
+        assert.ok(!err.message.includes("\n"));
+        return true;
+      });
+      for (const m of mountPoints()) assert.ok(!exists(`${m}${PARENT}`), `nothing made in ${m}`);
+    }
+  } finally {
+    removeParent();
+  }
 });

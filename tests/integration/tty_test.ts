@@ -78,8 +78,15 @@ Deno.test(
     try {
       startInTmux("run", ["run", "-it", "-q", "--hostname", "ttybox", IMG, "sh"], dir);
       await promptReady("run");
-      tmux("send-keys", "-t", "run", "hostname; tty; stty size; echo $TERM", "Enter");
-      await screenHas("run", /ttybox\n\/dev\/console\n30 100\nxterm\n/);
+      tmux(
+        "send-keys",
+        "-t",
+        "run",
+        "hostname; tty; stty size; echo $TERM; ls /dev/pts | tr '\\n' ' '; [ /dev/console -ef /dev/pts/0 ] && echo console-ok",
+        "Enter",
+      );
+      // The terminal is the first pty of the container's own devpts, also /dev/console.
+      await screenHas("run", /ttybox\n\/dev\/pts\/0\n30 100\nxterm\n0 ptmx console-ok\n/);
       // Ctrl-C interrupts the container's foreground job, not tinyo.
       tmux("send-keys", "-t", "run", "sleep 30", "Enter");
       await new Promise((r) => setTimeout(r, 300));
@@ -141,8 +148,8 @@ Deno.test("exec -it: a shell in a running container, with its terminal", opts, a
     startInTmux("exec", ["exec", "-it", "host", "sh"], dir);
     await promptReady("exec");
     tmux("send-keys", "-t", "exec", "hostname; tty; ps -o pid,comm | grep -c sleep", "Enter");
-    // The exec terminal is a pty of the host's devpts, so tty(1) cannot name it; job control works.
-    await screenHas("exec", /exechost\n(not a tty|\/dev\/\S+)\n1\n/);
+    // The exec terminal is a pty of the container's own devpts, which tty(1) names; job control works.
+    await screenHas("exec", /exechost\n\/dev\/pts\/0\n1\n/);
     tmux("send-keys", "-t", "exec", "sleep 30", "Enter");
     await new Promise((r) => setTimeout(r, 300));
     tmux("send-keys", "-t", "exec", "C-c");

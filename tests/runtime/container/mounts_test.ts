@@ -189,3 +189,74 @@ Deno.test("readonlyPath() binds the path onto itself and makes the whole tree re
 Deno.test("overlayEscape() escapes the characters overlayfs treats specially", () => {
   assert.equal(overlayEscape("/a,b:c\\d"), "/a\\,b\\:c\\\\d");
 });
+
+Deno.test("applyMount() passes other filesystem types to mount(2) as they are: mqueue, devpts", () => {
+  const rootfs = Deno.makeTempDirSync();
+  try {
+    const sys = new FakeSyscalls();
+    inRoot(rootfs, (root) => {
+      applyMount(sys, root, {
+        destination: "/dev/mqueue",
+        type: "mqueue",
+        source: "mqueue",
+        options: ["nosuid", "noexec", "nodev"],
+      });
+      applyMount(sys, root, {
+        destination: "/dev/pts",
+        type: "devpts",
+        source: "devpts",
+        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+      });
+    });
+    assert.deepEqual(sys.of("mount"), [
+      {
+        op: "mount",
+        source: "mqueue",
+        target: `${rootfs}/dev/mqueue`,
+        fstype: "mqueue",
+        flags: MS.NOSUID | MS.NOEXEC | MS.NODEV,
+        viaFd: true,
+      },
+      {
+        op: "mount",
+        source: "devpts",
+        target: `${rootfs}/dev/pts`,
+        fstype: "devpts",
+        flags: MS.NOSUID | MS.NOEXEC,
+        data: "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        viaFd: true,
+      },
+    ]);
+  } finally {
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("applyMount() names the mount and its type when the kernel does not know the type (ENODEV)", () => {
+  const rootfs = Deno.makeTempDirSync();
+  try {
+    const sys = new FakeSyscalls().failOn("mount", "ENODEV");
+    assert.throws(
+      () =>
+        inRoot(
+          rootfs,
+          (root) => applyMount(sys, root, { destination: "/data", type: "zfs", source: "tank/x" }),
+        ),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message === 'Cannot mount "zfs" on "/data": unknown filesystem type (not in /proc/filesystems)',
+    );
+    // Any other failure stays what the system call said.
+    const other = new FakeSyscalls().failOn("mount", "EPERM");
+    assert.throws(
+      () =>
+        inRoot(
+          rootfs,
+          (root) => applyMount(other, root, { destination: "/data", type: "tmpfs", source: "t" }),
+        ),
+      /EPERM/,
+    );
+  } finally {
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+});
