@@ -65,6 +65,12 @@ const symbols = {
 
   // int execve(const char *path, char *const argv[], char *const envp[]);
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  // long syscall(SYS_execveat, int dirfd, const char *path, char *const argv[], char *const envp[], int flags);
+  execveat: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "buffer", "buffer", "i32"],
+    result: "i64",
+  },
   // int prctl(int option, unsigned long arg2, arg3, arg4, arg5);
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   // pid_t getpid(void);
@@ -107,6 +113,8 @@ const symbols = {
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   // int ioctl(int fd, unsigned long request, void *arg);
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, int arg); (requests that take a value)
+  ioctl_value: { name: "ioctl", parameters: ["i32", "u64", "i64"], result: "i32" },
 
   // --- Directory-relative file calls (the *at family) ---
   // int openat(int dirfd, const char *path, int flags, mode_t mode);

@@ -255,4 +255,6 @@ export const TIOC = {
   SPTLCK: 0x40045431,
   /** The number of a pty slave (ptsname(3)). */
   GPTN: 0x80045430,
+  /** Open the slave of a pty master by descriptor (Linux 4.13). */
+  GPTPEER: 0x5441,
 } as const;

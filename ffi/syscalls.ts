@@ -178,6 +178,27 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
   fail("execve", path);
 }
 
+/** x86_64 syscall number of execveat(2). */
+const SYS_EXECVEAT = 322;
+/** AT_EMPTY_PATH: execveat(2) executes `dirfd` itself. */
+const AT_EMPTY_PATH = 0x1000;
+
+/**
+ * execveat(fd, "", argv, envp, AT_EMPTY_PATH): executes the file behind
+ * `fd` (an O_PATH descriptor is fine), so no path is resolved again between
+ * choosing the file and executing it. For a `#!` script the kernel hands the
+ * interpreter /dev/fd/N, so `fd` must then not be close-on-exec. Only
+ * returns by throwing.
+ *
+ * @param what The file's name, for the error.
+ */
+export function execveFd(fd: number, argv: readonly string[], env: readonly string[], what: string): never {
+  const args = new CStringArray(argv, "argument");
+  const envp = new CStringArray(env, "environment variable");
+  libc.execveat(BigInt(SYS_EXECVEAT), fd, cString("", "path"), args.buffer, envp.buffer, AT_EMPTY_PATH);
+  fail("execveat", what);
+}
+
 /** prctl(2) with up to two arguments. */
 export function prctl(option: number, arg: number, arg3 = 0): void {
   if (libc.prctl(option, BigInt(arg), BigInt(arg3), 0n, 0n) !== 0) fail("prctl", `${option}, ${arg}`);
@@ -369,6 +390,17 @@ export function unlockPtySlave(masterFd: number): string {
     fail("ioctl(TIOCGPTN)", `fd ${masterFd}`);
   }
   return `/dev/pts/${n[0]}`;
+}
+
+/**
+ * Opens the slave of the pty master `masterFd` (TIOCGPTPEER): the slave of
+ * this very master, with no path to resolve (a name in /dev/pts could be
+ * something else by the time it is opened).
+ */
+export function openPtyPeer(masterFd: number, flags: number): number {
+  const fd = libc.ioctl_value(masterFd, BigInt(TIOC.GPTPEER), BigInt(flags));
+  if (fd < 0) fail("ioctl(TIOCGPTPEER)", `fd ${masterFd}`);
+  return fd;
 }
 
 /** A terminal's size in rows and columns. */

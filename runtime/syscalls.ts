@@ -107,6 +107,7 @@ export const linuxSyscalls: Syscalls = {
 /** Process-level calls used by the init just before exec and by the runtime. */
 export const processCalls = {
   execve: ffi.execve,
+  execveFd: ffi.execveFd,
   getpid: ffi.getpid,
   kill: ffi.kill,
   resetIgnoredSignals: ffi.resetIgnoredSignals,
@@ -128,6 +129,7 @@ export const processCalls = {
   dup2: ffi.dup2,
   setControllingTerminal: ffi.setControllingTerminal,
   unlockPtySlave: ffi.unlockPtySlave,
+  openPtyPeer: ffi.openPtyPeer,
   sendFd: ffi.sendFd,
   recvFd: ffi.recvFd,
   socketPair: ffi.socketPair,

@@ -11,6 +11,13 @@
  * refuses this machine's hybrid cgroup layout, so it runs through
  * ../shared/oci/crun-hybrid.sh (a private mount namespace without the cgroup2
  * mount; its unshare+sh wrapper adds a few ms, reported separately).
+ *
+ * Then, as an OCI runtime (tinyo through the launcher `deno task install`
+ * writes, into a temporary prefix): the sequence `create` + `start` +
+ * `delete --force` on the same bundle, and with podman installed
+ * `podman run --rm --runtime R IMAGE true` (a private podman configuration
+ * and storage in the work directory, the image imported from the tarball,
+ * network none), each for tinyo, runc and crun, interleaved.
  */
 
 import { fileURLToPath } from "node:url";
@@ -51,6 +58,135 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Runs `argv` and returns its wall time (ms); throws on failure. stdout is
+ * discarded and stderr goes to a file: an OCI `create` hands its stdio to
+ * the container, which holds it until it ends, so a pipe would never close.
+ */
+function wall(argv: string[], env?: Record<string, string>): number {
+  const errFile = Deno.makeTempFileSync({ prefix: "tinyo-bench-err-" });
+  try {
+    const t0 = performance.now();
+    const out = new Deno.Command("/bin/sh", {
+      args: ["-c", `exec "$@" 2>'${errFile}'`, "sh", ...argv],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      ...(env ? { env } : {}),
+    }).outputSync();
+    const ms = performance.now() - t0;
+    if (!out.success) {
+      throw new Error(`${argv.join(" ")} exited ${out.code}: ${Deno.readTextFileSync(errFile).trim()}`);
+    }
+    return ms;
+  } finally {
+    Deno.removeSync(errFile);
+  }
+}
+
+/** Ratio lines "tinyo/runc = x, tinyo/crun = y" and a table of medians. */
+function table(title: string, samples: Record<string, number[]>): string[] {
+  const names = Object.keys(samples);
+  const med = (n: string): number => median(samples[n]!);
+  return [
+    title,
+    "",
+    "| runtime | median ms | min ms | max ms |",
+    "|---|---|---|---|",
+    ...names.map((n) =>
+      `| ${n} | ${med(n).toFixed(1)} | ${Math.min(...samples[n]!).toFixed(1)} | ${
+        Math.max(...samples[n]!).toFixed(1)
+      } |`
+    ),
+    "",
+    names.filter((n) => n !== "tinyo").map((n) => `tinyo/${n} = ${(med("tinyo") / med(n)).toFixed(2)}`).join(
+      ", ",
+    ),
+    "",
+  ];
+}
+
+/**
+ * tinyo as an OCI runtime beside runc and crun: create + start + delete on
+ * one bundle, and podman run --rm --runtime. Returns the report's lines.
+ */
+function ociBenchmarks(work: string, bundle: string, runc?: string, crun?: string): string[] {
+  // The launcher engines are pointed at, as `deno task install` writes it.
+  const prefix = `${work}/bin`;
+  wall([Deno.execPath(), "run", "--allow-all", `${ROOT}tasks/install.ts`, "--prefix", prefix]);
+  const runtimes: Record<string, string> = { tinyo: `${prefix}/tinyo` };
+  if (runc !== undefined) runtimes.runc = runc;
+  if (crun !== undefined) runtimes.crun = `${SHARED}oci/crun-hybrid.sh`;
+  const seq: Record<string, number[]> = {};
+  const once = (name: string, bin: string, i: number): number => {
+    const id = `seq-${name}-${i}`;
+    const root = ["--root", `${work}/oci-${name}`];
+    return wall([bin, ...root, "create", "--bundle", bundle, id]) + wall([bin, ...root, "start", id]) +
+      wall([bin, ...root, "delete", "--force", id]);
+  };
+  for (const [name, bin] of Object.entries(runtimes)) once(name, bin, -1); // warm-up
+  for (let i = 0; i < N; i++) {
+    for (const [name, bin] of Object.entries(runtimes)) (seq[name] ??= []).push(once(name, bin, i));
+  }
+  const out = table(`OCI sequence create + start + delete --force (/bin/true), ${N} interleaved runs`, seq);
+  if (which("podman") === undefined) return [...out, "podman not installed: podman run not measured"];
+  // A private podman: configuration, storage, run and tmp directories in the work directory.
+  const d = `${work}/podman`;
+  for (const sub of ["storage", "run", "tmp", "cni", "volumes"]) {
+    Deno.mkdirSync(`${d}/${sub}`, { recursive: true });
+  }
+  // podman asks for nofile=1048576, which needs CAP_SYS_RESOURCE (missing in
+  // some sandboxes): ask for this process's own hard limit (as podman-smoke.sh).
+  const hard = /^Max open files\s+\S+\s+(\S+)/m.exec(Deno.readTextFileSync("/proc/self/limits"))?.[1] ??
+    "1024";
+  const nofile = hard === "unlimited" ? "1048576" : hard;
+  Deno.writeTextFileSync(
+    `${d}/containers.conf`,
+    `[containers]\nnetns = "none"\nlog_driver = "k8s-file"\n` +
+      `default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=4096:4096"]\n` +
+      `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "${d}/events.log"\n` +
+      `tmp_dir = "${d}/tmp"\nvolume_path = "${d}/volumes"\nstatic_dir = "${d}/storage/libpod"\n` +
+      `[network]\nnetwork_backend = "cni"\nnetwork_config_dir = "${d}/cni"\n`,
+  );
+  Deno.writeTextFileSync(
+    `${d}/storage.conf`,
+    `[storage]\ndriver = "vfs"\ngraphroot = "${d}/storage"\nrunroot = "${d}/run"\n`,
+  );
+  Deno.writeTextFileSync(`${d}/registries.conf`, "unqualified-search-registries = []\n");
+  const env = {
+    ...Deno.env.toObject(),
+    CONTAINERS_CONF: `${d}/containers.conf`,
+    CONTAINERS_STORAGE_CONF: `${d}/storage.conf`,
+    CONTAINERS_REGISTRIES_CONF: `${d}/registries.conf`,
+  };
+  const image = "localhost/alpine:bench";
+  const cgroupParent = `/tinyo-bench.${Deno.pid}`;
+  try {
+    wall(["podman", "import", "-q", TARBALL, image], env);
+    const podman: Record<string, number[]> = {};
+    const run = (bin: string): number =>
+      wall(["podman", "--runtime", bin, "run", "--rm", "--cgroup-parent", cgroupParent, image, "true"], env);
+    for (const bin of Object.values(runtimes)) run(bin); // warm-up
+    for (let i = 0; i < N; i++) {
+      for (const [name, bin] of Object.entries(runtimes)) (podman[name] ??= []).push(run(bin));
+    }
+    return [...out, ...table(`podman run --rm --runtime R alpine true, ${N} interleaved runs`, podman)];
+  } finally {
+    new Deno.Command("podman", { args: ["rm", "-a", "-f"], env, stdout: "null", stderr: "null" })
+      .outputSync();
+    new Deno.Command("podman", { args: ["rmi", "-a", "-f"], env, stdout: "null", stderr: "null" })
+      .outputSync();
+    new Deno.Command("sh", {
+      args: [
+        "-c",
+        `for c in /sys/fs/cgroup/*${cgroupParent} /sys/fs/cgroup/*/${cgroupParent.slice(1)}; do ` +
+        `[ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \\; ; done; ` +
+        `awk '$5 ~ "^${d}" {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l; true`,
+      ],
+    }).outputSync();
+  }
 }
 
 if (Deno.uid() !== 0) {
@@ -146,6 +282,7 @@ try {
     Deno.mkdirSync(b);
     unpack.tar!.push(timed(["tar", "-xzf", TARBALL, "-C", b]).ms);
   }
+  const oci = ociBenchmarks(work, bundle, runc, crun);
   const med = (name: string): number => median(times[name] ?? [NaN]);
   const lines = [
     `tinyo ${
@@ -173,6 +310,8 @@ try {
     `tinyo/tar = ${(median(unpack.tinyo!) / median(unpack.tar!)).toFixed(2)} (median of ${
       unpack.tar!.length
     })`,
+    "",
+    ...oci,
   ];
   // deno-lint-ignore no-console
   console.log(lines.join("\n"));

@@ -161,8 +161,43 @@ function warmCache(): void {
   }
 }
 
+/**
+ * Everything the launcher runs as root (this checkout's code, its Deno, the
+ * cache) must be writable by root alone, or whoever can write it becomes
+ * root the next time podman calls tinyo. Checks each path and every
+ * directory above it: owned by root, not writable by group or others
+ * (a sticky world-writable directory such as /tmp is fine above it: only
+ * root may replace root's entries there). Returns the first problem.
+ */
+function unsafeOwnership(paths: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const start of paths) {
+    let path = start;
+    for (;;) {
+      if (!seen.has(path)) {
+        seen.add(path);
+        const st = Deno.lstatSync(path);
+        const mode = st.mode ?? 0;
+        const sticky = (mode & 0o1000) !== 0 && st.isDirectory && path !== start;
+        if (st.uid !== 0) return `${path} is owned by uid ${st.uid}, not root`;
+        if ((mode & 0o022) !== 0 && !sticky) return `${path} is writable by group or others`;
+      }
+      if (path === "/") break;
+      path = path.slice(0, path.lastIndexOf("/")) || "/";
+    }
+  }
+  return undefined;
+}
+
 function install(prefix: string, force: boolean): string {
   const target = inPrefix(prefix);
+  const code = [CHECKOUT, MAIN, `${CHECKOUT}/runtime`, `${CHECKOUT}/ffi`, Deno.realPathSync(DENO)];
+  const unsafe = Deno.uid() === 0 ? unsafeOwnership(code) : undefined;
+  if (unsafe !== undefined && !force) {
+    throw new InstallError(
+      `Cannot install: the launcher would run this checkout as root, but ${unsafe} (--force installs anyway)`,
+    );
+  }
   const found = inspectTarget(target);
   if (found.kind === "other" && (!force || found.what === "a directory")) {
     throw new InstallError(

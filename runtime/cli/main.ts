@@ -7,37 +7,8 @@
 import { formatOptions, type OptionSpec, parseArgs } from "./args.ts";
 import { TinyoError, UsageError } from "../errors.ts";
 import { collectGarbage, resolveLayout } from "../host/records.ts";
-import { runCommand } from "./run.ts";
-import { unpackCommand } from "./unpack.ts";
-import { execCommand } from "./exec.ts";
-import {
-  cleanupCommand,
-  inspectCommand,
-  logsCommand,
-  psCommand,
-  rmCommand,
-  stopCommand,
-  waitCommand,
-} from "./lifecycle.ts";
-import { imagesCommand, importCommand, pullCommand, rmiCommand } from "./images.ts";
-import {
-  createCommand,
-  deleteCommand,
-  featuresCommand,
-  type GlobalFlags,
-  killCommand,
-  listCommand,
-  ociPsCommand,
-  ociRunCommand,
-  pauseCommand,
-  specCommand,
-  startCommand,
-  stateCommand,
-  unsupportedCommand,
-  updateCommand,
-  VERSION,
-  versionText,
-} from "./oci.ts";
+import type { GlobalFlags } from "./oci.ts";
+import { VERSION, versionText } from "./version.ts";
 
 export { VERSION };
 
@@ -171,6 +142,12 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
   }
 }
 
+// Each verb's module is loaded when it is called: an engine's `state` or
+// `kill` does not pay for parsing `run`'s image code, and the reverse.
+const oci = (): Promise<typeof import("./oci.ts")> => import("./oci.ts");
+const lifecycle = (): Promise<typeof import("./lifecycle.ts")> => import("./lifecycle.ts");
+const images = (): Promise<typeof import("./images.ts")> => import("./images.ts");
+
 async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): Promise<number> {
   if (p.flags.has("version")) {
     // deno-lint-ignore no-console
@@ -196,62 +173,62 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
   switch (verb) {
     case "run":
       return /^(-b|--bundle)(=|$)/.test(rest[0] ?? "") || rest.some((a) => /^--bundle(=|$)/.test(a))
-        ? await ociRunCommand(layout, rest, globals)
-        : await runCommand(layout, rest);
+        ? await (await oci()).ociRunCommand(layout, rest, globals)
+        : await (await import("./run.ts")).runCommand(layout, rest);
     case "ps":
       // `ps ID` is the OCI verb (a container's processes), `ps [-a]` docker's.
       return rest.some((a, i) => !a.startsWith("-") && !["--format", "-f"].includes(rest[i - 1] ?? ""))
-        ? await ociPsCommand(layout, rest)
-        : psCommand(layout, rest);
+        ? await (await oci()).ociPsCommand(layout, rest)
+        : (await lifecycle()).psCommand(layout, rest);
     case "inspect":
-      return inspectCommand(layout, rest);
+      return (await lifecycle()).inspectCommand(layout, rest);
     case "logs":
-      return await logsCommand(layout, rest);
+      return await (await lifecycle()).logsCommand(layout, rest);
     case "wait":
-      return await waitCommand(layout, rest);
+      return await (await lifecycle()).waitCommand(layout, rest);
     case "stop":
-      return await stopCommand(layout, rest);
+      return await (await lifecycle()).stopCommand(layout, rest);
     case "kill":
-      return killCommand(layout, rest);
+      return (await oci()).killCommand(layout, rest);
     case "rm":
-      return await rmCommand(layout, rest);
+      return await (await lifecycle()).rmCommand(layout, rest);
     case "create":
-      return createCommand(layout, rest, globals);
+      return (await oci()).createCommand(layout, rest, globals);
     case "start":
-      return await startCommand(layout, rest, globals);
+      return await (await oci()).startCommand(layout, rest, globals);
     case "state":
-      return stateCommand(layout, rest);
+      return (await oci()).stateCommand(layout, rest);
     case "delete":
-      return deleteCommand(layout, rest, globals);
+      return (await oci()).deleteCommand(layout, rest, globals);
     case "list":
-      return listCommand(layout, rest);
+      return (await oci()).listCommand(layout, rest);
     case "pause":
-      return pauseCommand(layout, rest, true);
+      return (await oci()).pauseCommand(layout, rest, true);
     case "resume":
-      return pauseCommand(layout, rest, false);
+      return (await oci()).pauseCommand(layout, rest, false);
     case "update":
-      return await updateCommand(layout, rest);
+      return await (await oci()).updateCommand(layout, rest);
     case "features":
-      return featuresCommand(rest);
+      return (await oci()).featuresCommand(rest);
     case "spec":
-      return specCommand(rest);
+      return (await oci()).specCommand(rest);
     case "checkpoint":
     case "restore":
-      return unsupportedCommand(verb);
+      return (await oci()).unsupportedCommand(verb);
     case "cleanup":
-      return cleanupCommand(layout, rest);
+      return (await lifecycle()).cleanupCommand(layout, rest);
     case "exec":
-      return await execCommand(layout, rest);
+      return await (await import("./exec.ts")).execCommand(layout, rest);
     case "pull":
-      return await pullCommand(layout, rest);
+      return await (await images()).pullCommand(layout, rest);
     case "import":
-      return await importCommand(layout, rest);
+      return await (await images()).importCommand(layout, rest);
     case "images":
-      return imagesCommand(layout, rest);
+      return (await images()).imagesCommand(layout, rest);
     case "rmi":
-      return rmiCommand(layout, rest);
+      return (await images()).rmiCommand(layout, rest);
     case "unpack":
-      return await unpackCommand(rest);
+      return await (await import("./unpack.ts")).unpackCommand(rest);
     case "version":
       // deno-lint-ignore no-console
       console.log(versionText());

@@ -24,11 +24,8 @@ import { containerPids, ociState } from "../host/state.ts";
 import { exitCodeFromStatus } from "../host/run.ts";
 import { features } from "../model/features.ts";
 import { defaultSpec } from "../model/default_spec.ts";
-import { OCI_VERSION } from "../model/spec.ts";
+import { VERSION } from "./version.ts";
 import { SIGNALS } from "../syscalls.ts";
-
-/** tinyo's version (also in `features`). */
-export const VERSION = "0.1.0";
 
 /** The global flags of the OCI CLI (runc's), given before the verb. */
 export interface GlobalFlags {
@@ -485,9 +482,4 @@ export function unsupportedCommand(verb: string): number {
   throw new TinyoError(
     `tinyo ${verb}: not supported (tinyo has no CRIU integration; checkpoint/restore needs runc or crun)`,
   );
-}
-
-/** `tinyo --version`: runc's two lines. */
-export function versionText(): string {
-  return `tinyo version ${VERSION}\nspec: ${OCI_VERSION}`;
 }

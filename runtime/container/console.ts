@@ -19,11 +19,22 @@ import { fsCalls, MS, O, processCalls, type Syscalls } from "../syscalls.ts";
  * afterwards.
  */
 export function createConsole(sys: Syscalls, socket: number, bindConsole: boolean): void {
-  const master = processCalls.open("/dev/ptmx", O.RDWR | O.NOCTTY | O.CLOEXEC);
+  // The container's own devpts multiplexer, by descriptor from its root, no
+  // symlink followed, checked to be the ptmx device (5:2): /dev/ptmx is a
+  // name the container controls (for an exec it is running, and could link
+  // it through /proc to the host's devpts).
+  const root = sys.openRoot("/");
+  let master: number;
   try {
-    // unlockpt + ptsname: the slave of this master, in the container's devpts.
+    master = sys.openDevice(root, "/dev/pts/ptmx", O.RDWR | O.NOCTTY, [5, 2]);
+  } finally {
+    fsCalls.close(root);
+  }
+  try {
+    // unlockpt, then the slave of this very master (TIOCGPTPEER: no name to
+    // resolve); ptsname only names it for the caller and for /dev/console.
     const name = processCalls.unlockPtySlave(master);
-    const slave = processCalls.open(name, O.RDWR | O.NOCTTY | O.CLOEXEC);
+    const slave = processCalls.openPtyPeer(master, O.RDWR | O.NOCTTY | O.CLOEXEC);
     try {
       // /dev/console names the terminal too, as runc does (ttyname(3)); not
       // for an exec, whose mount would change the running container's /dev.

@@ -39,7 +39,7 @@ import { applyMount, maskPath, mountRootfs, readonlyPath } from "./mounts.ts";
 import type { InitBootstrap } from "../model/bootstrap.ts";
 import { createDevices } from "./devices.ts";
 import { pivotInto } from "./pivot.ts";
-import { envValue, execError, lookPath } from "./exec_path.ts";
+import { envValue, execError, resolveCommand } from "./exec_path.ts";
 import { ConfigError, exitCodeOf } from "../errors.ts";
 import {
   CLONE,
@@ -68,7 +68,10 @@ import { applySecurityLabels } from "./labels.ts";
 
 /** What to execute once the container is set up. */
 export interface ExecPlan {
+  /** The command's path in the container (for messages). */
   path: string;
+  /** A descriptor of it, resolved inside the root: what is executed. */
+  fd: number;
   argv: string[];
   env: string[];
   /** The compiled seccomp filter, installed right before execve. */
@@ -249,16 +252,28 @@ export function applyIdentity(sys: Syscalls, spec: Spec, maxCap: number): void {
   if (caps !== undefined) {
     sys.capset(capMask(caps.effective ?? []), capMask(caps.permitted ?? []), capMask(caps.inheritable ?? []));
     sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL);
-    for (const a of caps.ambient ?? []) sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, capNumber(a));
+    // The kernel raises an ambient capability only if it is permitted and
+    // inheritable; others are skipped, as runc does (`runc spec` lists
+    // ambient capabilities and no inheritable ones).
+    const raisable = new Set(caps.inheritable ?? []);
+    for (const a of caps.ambient ?? []) {
+      if (raisable.has(a) && (caps.permitted ?? []).includes(a)) {
+        sys.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, capNumber(a));
+      }
+    }
   }
   if (spec.process?.noNewPrivileges) sys.prctl(PR.SET_NO_NEW_PRIVS, 1);
 }
 
-/** Builds the exec plan: the command resolved in the container's PATH. */
-export function planExec(spec: Spec): ExecPlan {
+/**
+ * Builds the exec plan: the command resolved in the container's PATH,
+ * inside the root behind `rootFd` (exec_path.ts resolveCommand).
+ */
+export function planExec(spec: Spec, rootFd: number): ExecPlan {
   const args = spec.process!.args;
   const env = spec.process!.env ?? [];
-  return { path: lookPath(args[0]!, envValue(env, "PATH")), argv: args, env };
+  const { path, fd } = resolveCommand(rootFd, args[0]!, envValue(env, "PATH"), spec.process!.cwd);
+  return { path, fd, argv: args, env };
 }
 
 /**
@@ -382,7 +397,13 @@ export function setupContainer(
   }
   // The command is looked up while still root: PATH directories may be
   // unreadable for the target user, exactly as with runc.
-  const plan = planExec(spec);
+  const root = sys.openRoot("/");
+  let plan: ExecPlan;
+  try {
+    plan = planExec(spec, root);
+  } finally {
+    fsCalls.close(root);
+  }
   const { apparmorProfile, selinuxLabel } = spec.process;
   if (apparmorProfile || selinuxLabel) {
     plan.labels = {
@@ -451,10 +472,20 @@ function execCommand(plan: ExecPlan, syncFd: number, firstClosed: number): never
   pidCalls.cloexecFrom(firstClosed);
   // Seccomp as close to exec as possible (runc's standard_init_linux.go).
   if (plan.seccomp !== undefined) processCalls.installSeccompFilter(plan.seccomp, plan.seccompFlags ?? 0);
+  // By descriptor: the file chosen is the file executed, and no path is
+  // resolved again while threads with the host's root still exist.
+  const shown = plan.argv[0]!.includes("/") ? plan.path : plan.argv[0]!;
   try {
-    return processCalls.execve(plan.path, plan.argv, plan.env);
+    return processCalls.execveFd(plan.fd, plan.argv, plan.env, shown);
   } catch (err) {
-    throw execError(plan.argv[0]!.includes("/") ? plan.path : plan.argv[0]!, err);
+    // A #! script: the interpreter opens it as /dev/fd/N, which must survive.
+    if (!isErrno(err, "ENOENT")) throw execError(shown, err);
+  }
+  processCalls.setCloexec(plan.fd, false);
+  try {
+    return processCalls.execveFd(plan.fd, plan.argv, plan.env, shown);
+  } catch (err) {
+    throw execError(shown, err);
   }
 }
 

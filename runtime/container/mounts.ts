@@ -217,7 +217,12 @@ export function applyMount(sys: Syscalls, rootFd: number, m: Mount, options: App
     try {
       // Opened again: the mount itself this time.
       withFd(target(), (fd) => {
-        if (copy) copyUp(original!.fd, fd, m.destination);
+        // Only the image's own files are copied: a destination an image's
+        // symlink led elsewhere (into /sys or /proc, before the masks, or a
+        // volume) is covered but not copied from.
+        if (copy && fsCalls.fstat(original!.fd).dev === fsCalls.fstat(rootFd).dev) {
+          copyUp(original!.fd, fd, m.destination);
+        }
         if (!data.some((o) => o.startsWith("mode="))) fsCalls.fchmodPath(fd, original!.mode);
       });
     } finally {

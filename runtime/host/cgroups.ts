@@ -714,7 +714,29 @@ function readNumberField(path: string, key: string): number {
 }
 
 /** rmdir with a few retries: a cgroup stays busy for a moment after its last task exits. */
+/**
+ * `dir` and every cgroup below it, parents before children (a container
+ * with a writable cgroup mount may make sub-cgroups: they are its too).
+ * Bounded, so a hostile tree cannot keep the runtime busy.
+ */
+function subtree(dir: string, depth = 0, out: string[] = []): string[] {
+  out.push(dir);
+  if (depth >= 32 || out.length > 4096) return out;
+  try {
+    for (const e of Deno.readDirSync(dir)) if (e.isDirectory) subtree(`${dir}/${e.name}`, depth + 1, out);
+  } catch {
+    // Gone, or not a directory.
+  }
+  return out;
+}
+
+/** Removes a cgroup directory and the cgroups below it, deepest first. */
 function removeDir(dir: string): void {
+  for (const child of subtree(dir).slice(1).reverse()) removeOneDir(child);
+  removeOneDir(dir);
+}
+
+function removeOneDir(dir: string): void {
   for (let i = 0;; i++) {
     try {
       Deno.removeSync(dir);
@@ -740,6 +762,28 @@ function tryRemove(dir: string): void {
 }
 
 /**
+ * Why an existing cgroup directory cannot become a container's, or
+ * undefined when it does not exist or is an empty leaf (left over by a
+ * runtime killed between making it and recording it, taken over as runc
+ * does). A cgroup with processes, or with child cgroups, belongs to
+ * something else: adopting it would put a device filter and limits on it,
+ * and deleting the container would kill whatever runs there.
+ */
+export function cgroupInUse(dirs: readonly string[]): string | undefined {
+  for (const dir of dirs) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      continue; // Not there: it will be made.
+    }
+    if (entries.some((e) => e.isDirectory)) return `cgroup ${dir} exists and has child cgroups`;
+    if (cgroupPids([dir]).length > 0) return `cgroup ${dir} exists and has processes in it`;
+  }
+  return undefined;
+}
+
+/**
  * Makes a container's own cgroup directory. One left over empty (a runtime
  * killed between making it and recording it) is taken over; one with
  * processes in it belongs to something else and is refused.
@@ -749,9 +793,8 @@ function mkdirContainer(dir: string): void {
     Deno.mkdirSync(dir);
   } catch (err) {
     if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-    if (cgroupPids([dir]).length > 0) {
-      throw new TinyoError(`Cannot create cgroup ${dir}: it exists and has processes in it`);
-    }
+    const busy = cgroupInUse([dir]);
+    if (busy !== undefined) throw new TinyoError(`Cannot create the container's cgroup: ${busy}`);
   }
 }
 
@@ -1114,7 +1157,7 @@ export function signalCgroup(dirs: readonly string[], signal: number, rel?: stri
     try {
       const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n");
       const paths = rel !== undefined ? [rel] : dirs.map(relativePath).filter((p) => p !== undefined);
-      if (paths.some((p) => lines.some((l) => l.endsWith(`:${p}`)))) pidCalls.pidfdSendSignal(fd, signal);
+      if (paths.some((p) => lines.some((l) => inCgroup(l, p)))) pidCalls.pidfdSendSignal(fd, signal);
     } catch {
       // Gone meanwhile.
     } finally {
@@ -1152,12 +1195,20 @@ export function freezeCgroup(dirs: readonly string[], frozen: boolean): void {
 }
 
 /** The pids listed in a cgroup directory's cgroup.procs (empty when it is gone). */
+/** The pids in the cgroup `dir` and in the cgroups below it. */
 function procsOf(dir: string): number[] {
-  try {
-    return Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n").filter((l) => l !== "").map(Number);
-  } catch {
-    return [];
-  }
+  return subtree(dir).flatMap((d) => {
+    try {
+      return Deno.readTextFileSync(`${d}/cgroup.procs`).split("\n").filter((l) => l !== "").map(Number);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Whether a /proc/PID/cgroup line puts the process in the cgroup `rel` or below it. */
+function inCgroup(line: string, rel: string): boolean {
+  return line.endsWith(`:${rel}`) || line.includes(`:${rel}/`);
 }
 
 /**
@@ -1222,7 +1273,7 @@ function killMember(pid: number, dirs: readonly string[], rel: string | undefine
     // hierarchy's cgroup by its path below the root: ours is `rel`.
     const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n");
     const paths = rel !== undefined ? [rel] : dirs.map(relativePath).filter((p) => p !== undefined);
-    const ours = paths.some((p) => lines.some((l) => l.endsWith(`:${p}`)));
+    const ours = paths.some((p) => lines.some((l) => inCgroup(l, p)));
     if (ours) pidCalls.pidfdSendSignal(fd, SIGNALS.SIGKILL);
   } catch {
     // Gone meanwhile.

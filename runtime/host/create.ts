@@ -31,9 +31,10 @@ import {
   reapContainer,
   updateRecord,
   withRecordsLock,
+  writeAtomic,
   writeRecord,
 } from "./records.ts";
-import { cgroupManager, hostLayout } from "./cgroups.ts";
+import { cgroupInUse, cgroupManager, hostLayout } from "./cgroups.ts";
 import { type Launch, launchInit } from "./launch.ts";
 import { waitForInit } from "./channel.ts";
 import { processStartTime } from "./proc.ts";
@@ -131,6 +132,12 @@ function createFromBundle(layout: Layout, id: string, options: CreateOptions): C
         "linux.resources.devices to run without it)",
     );
   }
+  // A cgroup that exists with processes or children is someone else's: never
+  // recorded as this container's (deleting it would kill them).
+  const busy = cgroup === undefined ? undefined : cgroupInUse(cgroup.dirs);
+  if (busy !== undefined) {
+    throw new ConfigError(`Cannot use linux.cgroupsPath "${spec.linux?.cgroupsPath}": ${busy}`);
+  }
   const dir = containerDir(layout, id);
   // The record first (it names the directory and the cgroup), atomically
   // with the check that the id is free.
@@ -141,7 +148,7 @@ function createFromBundle(layout: Layout, id: string, options: CreateOptions): C
     writeRecord(layout, {
       ...newRecord(id, bundle),
       rootfs,
-      ...(cgroup ? { cgroups: cgroup.dirs, cgroupPath } : {}),
+      ...(cgroup ? { cgroups: cgroup.dirs, cgroupPath, cgroupsMade: false } : {}),
       ...(spec.annotations ? { annotations: spec.annotations } : {}),
       command: spec.process!.args,
     });
@@ -152,6 +159,7 @@ function createFromBundle(layout: Layout, id: string, options: CreateOptions): C
     // later, whatever happens to the bundle.
     Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
     cgroup?.create(flatResources(spec.linux?.resources), devices);
+    if (cgroup !== undefined) updateRecord(layout, id, (r) => ({ ...r, cgroupsMade: true }));
     const namespaces = spec.linux?.namespaces ?? [];
     const pidNs = namespaces.find((n) => n.type === "pid");
     const launch: Launch = {
@@ -295,11 +303,7 @@ function spawnCreated(
     ...(startTime === undefined ? {} : { pidStartTime: startTime }),
   }));
   // The pid file is written atomically and without a newline, as runc does.
-  if (options.pidFile !== undefined) {
-    const tmp = `${options.pidFile}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(tmp, String(pid));
-    Deno.renameSync(tmp, options.pidFile);
-  }
+  if (options.pidFile !== undefined) writeAtomic(options.pidFile, String(pid));
   return { pid, child: init.child };
 }
 

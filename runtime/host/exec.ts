@@ -9,7 +9,7 @@
  * @module
  */
 
-import { containerDir, type Layout } from "./records.ts";
+import { containerDir, type Layout, writeAtomic } from "./records.ts";
 import { findRunning } from "./lookup.ts";
 import { loadSpec, type Process, type Spec, validateSpec } from "../model/spec.ts";
 import { normalizeCap } from "../model/capabilities.ts";
@@ -104,7 +104,9 @@ export function execSpec(
           ...base.capabilities,
           effective: granted,
           permitted: granted,
-          inheritable: granted,
+          // Never inheritable (CVE-2022-29162), whatever the container's config says.
+          inheritable: [],
+          ambient: [],
         },
       }
       : {}),
@@ -129,7 +131,6 @@ export function execSpec(
       bounding: plus(c.bounding),
       effective: plus(c.effective),
       permitted: plus(c.permitted),
-      inheritable: plus(c.inheritable),
     };
   }
   if (opts.noNewPrivs) process.noNewPrivileges = true;
@@ -269,11 +270,7 @@ function detachedExec(launch: Launch, opts: ExecOptions): number {
     throw new TinyoError(outcome.error.message, { exitCode: outcome.error.exitCode });
   }
   if (!outcome.execed) throw new TinyoError("Container init ended before starting the command");
-  if (opts.pidFile !== undefined) {
-    const tmp = `${opts.pidFile}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(tmp, String(init.child.pid));
-    Deno.renameSync(tmp, opts.pidFile);
-  }
+  if (opts.pidFile !== undefined) writeAtomic(opts.pidFile, String(init.child.pid));
   init.child.unref();
   return 0;
 }

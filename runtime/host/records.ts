@@ -20,7 +20,7 @@
 
 import { isAlive, processStartTime } from "./proc.ts";
 import { OCI_VERSION } from "../model/spec.ts";
-import { removeCgroupDirs } from "./cgroups.ts";
+import { cgroupInUse, removeCgroupDirs } from "./cgroups.ts";
 import { killAndWait } from "./handle.ts";
 
 /** The directories tinyo uses. */
@@ -72,6 +72,12 @@ export interface ContainerRecord {
   cgroups?: string[];
   /** The cgroup path they share below each hierarchy's root ("/tinyo/ID"). */
   cgroupPath?: string;
+  /**
+   * false while the cgroup directories are not known to be this
+   * container's own (an OCI cgroupsPath may name an existing one): then
+   * reaping removes only empty ones and kills nothing in them.
+   */
+  cgroupsMade?: boolean;
   /** The container's name (`--name`), unique among live containers. */
   name?: string;
   /** What the user named as the image, and the command. */
@@ -104,13 +110,35 @@ export function recordPath(layout: Layout, id: string): string {
   return `${layout.stateDir}/${id}.json`;
 }
 
+/**
+ * Writes `text` to `path` atomically: a new temporary file beside it
+ * (O_EXCL: a link or file planted under its name is not written through;
+ * a stale one of a dead writer is removed first), then rename(2).
+ */
+export function writeAtomic(path: string, text: string, mode = 0o644, tmp = `${path}.${Deno.pid}.tmp`): void {
+  try {
+    Deno.removeSync(tmp);
+  } catch {
+    // None left over.
+  }
+  Deno.writeTextFileSync(tmp, text, { createNew: true, mode });
+  try {
+    Deno.renameSync(tmp, path);
+  } catch (err) {
+    Deno.removeSync(tmp);
+    throw err;
+  }
+}
+
 /** Writes `record` atomically: a temporary file in the same directory, then rename. */
 export function writeRecord(layout: Layout, record: ContainerRecord): void {
   Deno.mkdirSync(layout.stateDir, { recursive: true, mode: 0o700 });
-  const path = recordPath(layout, record.id);
-  const tmp = `${layout.stateDir}/.${record.id}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
-  Deno.renameSync(tmp, path);
+  writeAtomic(
+    recordPath(layout, record.id),
+    JSON.stringify(record, null, 2) + "\n",
+    0o600,
+    `${layout.stateDir}/.${record.id}.${Deno.pid}.tmp`,
+  );
 }
 
 /**
@@ -149,8 +177,12 @@ export function updateRecord(
 
 /** Reads a record, or undefined when there is none (or it is unreadable). */
 export function readRecord(layout: Layout, id: string): ContainerRecord | undefined {
+  // An id is a file name, never a path (`state ../../x` names nothing), and
+  // a record must be the one of the id it is filed under.
+  if (!/^[\w+.-]{1,1024}$/.test(id) || id === "." || id === "..") return undefined;
   try {
-    return JSON.parse(Deno.readTextFileSync(recordPath(layout, id))) as ContainerRecord;
+    const rec = JSON.parse(Deno.readTextFileSync(recordPath(layout, id))) as ContainerRecord;
+    return rec?.id === id ? rec : undefined;
   } catch {
     return undefined;
   }
@@ -237,7 +269,17 @@ export function reapContainer(layout: Layout, rec: ContainerRecord): boolean {
   const monitor = strayMonitor(containerDir(layout, rec.id), rec.id);
   if (monitor !== undefined) killAndWait(monitor.pid, monitor.start);
   killAndWait(rec.pid, rec.pidStartTime);
-  if (removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0) return false;
+  if (rec.cgroupsMade === false) {
+    // Not known to be ours: only an empty leaf goes, nothing is killed.
+    for (const dir of rec.cgroups ?? []) {
+      if (cgroupInUse([dir]) !== undefined) continue;
+      try {
+        Deno.removeSync(dir);
+      } catch {
+        // Not there, or not empty after all: left alone.
+      }
+    }
+  } else if (removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0) return false;
   removeTree(`${layout.stateDir}/exits/${rec.id}`);
   removeContainer(layout, rec.id);
   return true;

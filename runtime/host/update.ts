@@ -7,7 +7,7 @@
  * @module
  */
 
-import { containerDir, type ContainerRecord, type Layout } from "./records.ts";
+import { containerDir, type ContainerRecord, type Layout, writeAtomic } from "./records.ts";
 import { cgroupManager, hostLayout } from "./cgroups.ts";
 import { flatResources } from "../model/run_spec.ts";
 import { loadSpec } from "../model/spec.ts";
@@ -38,9 +38,7 @@ export function updateContainer(layout: Layout, rec: ContainerRecord, resources:
   }
   linux.resources = merged;
   spec.linux = linux;
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(spec, null, 2) + "\n");
-  Deno.renameSync(tmp, path);
+  writeAtomic(path, JSON.stringify(spec, null, 2) + "\n", 0o600);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

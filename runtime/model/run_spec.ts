@@ -397,7 +397,9 @@ export function buildRunSpec(
         bounding: caps,
         effective: granted,
         permitted: granted,
-        inheritable: granted,
+        // None inheritable (CVE-2022-29162: they would survive an execve into
+        // a file with inheritable file capabilities after a switch of user).
+        inheritable: [],
         ambient: [],
       },
       noNewPrivileges: opts.noNewPrivileges ?? true,

@@ -16,8 +16,7 @@ import { validateDeviceRules } from "./devices.ts";
 import { CAPABILITIES } from "./capabilities.ts";
 import { RLIMIT } from "../../ffi/constants.ts";
 
-/** The runtime-spec version tinyo writes and reports. */
-export const OCI_VERSION = "1.2.0";
+export { OCI_VERSION } from "./oci_version.ts";
 
 /** process.user */
 export interface User {

@@ -404,3 +404,37 @@ Deno.test({
       timeoutMs: FULL_TIMEOUT_MS,
     }),
 });
+
+Deno.test({
+  name: "`deno task install` refuses a checkout that someone other than root could change",
+  ignore: Deno.uid() !== 0,
+  fn: () => {
+    // The launcher runs the checkout as root whenever podman or containerd
+    // calls it: a group-writable directory of its code is a way to root.
+    const copy = Deno.makeTempDirSync({ prefix: "tinyo-install-own-" });
+    try {
+      Deno.mkdirSync(`${copy}/x`);
+      const cp = new Deno.Command("cp", {
+        args: [
+          "-a",
+          ...["main.ts", "deno.json", "tasks", "runtime", "ffi", "rootfs"].map((f) => `${ROOT}${f}`),
+          `${copy}/x/`,
+        ],
+      }).outputSync();
+      assert.ok(cp.success, dec.decode(cp.stderr));
+      Deno.symlinkSync(`${ROOT}node_modules`, `${copy}/x/node_modules`);
+      Deno.chmodSync(`${copy}/x/runtime`, 0o775);
+      const prefix = `${copy}/bin`;
+      const r = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", `${copy}/x/tasks/install.ts`, "--prefix", prefix],
+        stdout: "piped",
+        stderr: "piped",
+      }).outputSync();
+      assert.notEqual(r.code, 0);
+      assert.match(dec.decode(r.stderr), /runtime is writable by group or others/);
+      assert.ok(!exists(`${prefix}/tinyo`), "no launcher written");
+    } finally {
+      Deno.removeSync(copy, { recursive: true });
+    }
+  },
+});

@@ -735,6 +735,86 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a cgroupsPath naming someone else's cgroup is refused: nothing there is touched or killed",
+  opts,
+  async () => {
+    const base = CGROUP?.version === 2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+    const name = `tinyo-victim-${crypto.randomUUID().slice(0, 8)}`;
+    const victim = `${base}/${name}`;
+    Deno.mkdirSync(`${victim}/child`, { recursive: true });
+    const sleeper = new Deno.Command("sleep", { args: ["60"] }).spawn();
+    try {
+      Deno.writeTextFileSync(`${victim}/child/cgroup.procs`, String(sleeper.pid));
+      for (const path of [`/${name}/child`, `/${name}`, name]) {
+        const dir = await bundle(["true"], (c) => {
+          c.linux.cgroupsPath = path;
+        });
+        const r = await t(["create", "--bundle", dir, "c-victim"]);
+        assert.ok(processStartTime(sleeper.pid) !== undefined, `${path}: the process there was killed`);
+        assert.notEqual(r.code, 0, path);
+        assert.match(r.stderr, /cgroupsPath .*(has processes|has child cgroups)/, r.stderr);
+        assert.ok(exists(`${victim}/child`), `${path}: the cgroup was removed`);
+        assert.notEqual((await t(["state", "c-victim"])).code, 0);
+        await t(["delete", "--force", "c-victim"]);
+        assert.ok(processStartTime(sleeper.pid) !== undefined, `${path}: delete --force killed it`);
+      }
+    } finally {
+      sleeper.kill("SIGKILL");
+      await sleeper.status;
+      for (const d of [`${victim}/child`, victim]) {
+        try {
+          Deno.removeSync(d);
+        } catch {
+          // Busy for a moment after the kill.
+          await new Promise((r) => setTimeout(r, 100));
+          Deno.removeSync(d);
+        }
+      }
+    }
+  },
+);
+
+Deno.test(
+  "tmpcopyup: the tmpfs starts with the image's files and mode; what a symlink leads to is not copied",
+  opts,
+  async () => {
+    const dir = await bundle(
+      [
+        "sh",
+        "-c",
+        "stat -c %a /copyme; cat /copyme/a.txt /copyme/d/b.txt; readlink /copyme/l; ls -A /copylink | wc -l; touch /copyme/new",
+      ],
+      (c) => {
+        c.mounts.push(
+          {
+            destination: "/copyme",
+            type: "tmpfs",
+            source: "tmpfs",
+            options: ["rw", "nosuid", "nodev", "tmpcopyup"],
+          },
+          { destination: "/copylink", type: "tmpfs", source: "tmpfs", options: ["rw", "tmpcopyup"] },
+        );
+      },
+    );
+    Deno.mkdirSync(`${ROOTFS}/copyme/d`, { recursive: true });
+    Deno.chmodSync(`${ROOTFS}/copyme`, 0o751);
+    Deno.writeTextFileSync(`${ROOTFS}/copyme/a.txt`, "hello\n");
+    Deno.writeTextFileSync(`${ROOTFS}/copyme/d/b.txt`, "bee\n");
+    Deno.symlinkSync("a.txt", `${ROOTFS}/copyme/l`);
+    Deno.symlinkSync("/sys/kernel", `${ROOTFS}/copylink`);
+    try {
+      const r = await t(["run", "--bundle", dir, "c-copyup"]);
+      assert.equal(r.stdout, "751\nhello\nbee\na.txt\n0\n", r.stderr);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(!exists(`${ROOTFS}/copyme/new`), "writes go to the tmpfs, not the image");
+    } finally {
+      Deno.removeSync(`${ROOTFS}/copyme`, { recursive: true });
+      Deno.removeSync(`${ROOTFS}/copylink`);
+    }
+  },
+);
+
 Deno.test("oci: every container deleted, nothing left on the host, suite root removed", opts, async () => {
   // Containers a failed test left behind go first, so they do not hide what follows.
   const left = JSON.parse(await ok(["list", "--format", "json"])) as State[];

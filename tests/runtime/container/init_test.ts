@@ -4,11 +4,13 @@ import { closeLeakedFds, planExec, readLastCap, setupContainer } from "../../../
 import { buildRunSpec, type RunOptions } from "../../../runtime/model/run_spec.ts";
 import { type Spec, validateSpec } from "../../../runtime/model/spec.ts";
 import { CLONE, MNT, MS, O, PR, processCalls, SyscallError } from "../../../runtime/syscalls.ts";
-import { CommandNotFoundError } from "../../../runtime/errors.ts";
+import { CannotExecuteError, CommandNotFoundError } from "../../../runtime/errors.ts";
 
 function makeRootfs(): string {
   const dir = Deno.makeTempDirSync({ prefix: "tinyo-init-" });
   for (const d of ["bin", "etc", "proc", "sys", "dev", "tmp"]) Deno.mkdirSync(`${dir}/${d}`);
+  // The command the specs run, found (not executed) inside the root.
+  Deno.writeTextFileSync(`${dir}/bin/sh`, "", { mode: 0o755 });
   return dir;
 }
 
@@ -91,7 +93,7 @@ Deno.test("setupContainer() runs the steps in order: pdeathsig, namespaces, host
       { op: "setgid", gid: 100 },
       { op: "setuid", uid: 1000 },
       // podman's default set (docker's without MKNOD, NET_RAW, AUDIT_WRITE) is the mask 0x800405fb.
-      { op: "capset", effective: [0x800405fb, 0], permitted: [0x800405fb, 0], inheritable: [0x800405fb, 0] },
+      { op: "capset", effective: [0x800405fb, 0], permitted: [0x800405fb, 0], inheritable: [0, 0] },
       { op: "prctl", option: PR.CAP_AMBIENT, arg: PR.CAP_AMBIENT_CLEAR_ALL, arg3: 0 },
       { op: "prctl", option: PR.SET_NO_NEW_PRIVS, arg: 1, arg3: 0 },
       // setuid cleared the parent-death signal: it is set again.
@@ -176,14 +178,54 @@ Deno.test("setupContainer() joins namespaces given by path before creating the o
 });
 
 Deno.test("planExec() resolves the command in the container's PATH and fails with 127", () => {
-  const spec = specFor("/nonexistent", { command: ["no-such-tinyo-cmd"], env: ["PATH=/nonexistent/bin"] });
-  assert.throws(
-    () => planExec(spec),
-    (e: unknown) => e instanceof CommandNotFoundError && e.exitCode === 127,
-  );
-  const sh = planExec(specFor("/x", { command: ["sh", "-c", "x"], env: ["PATH=/bin:/usr/bin"] }));
-  assert.equal(sh.path, "/bin/sh");
-  assert.deepEqual(sh.argv, ["sh", "-c", "x"]);
+  const root = processCalls.open("/", O.PATH | O.DIRECTORY | O.CLOEXEC);
+  try {
+    const spec = specFor("/nonexistent", { command: ["no-such-tinyo-cmd"], env: ["PATH=/nonexistent/bin"] });
+    assert.throws(
+      () => planExec(spec, root),
+      (e: unknown) => e instanceof CommandNotFoundError && e.exitCode === 127,
+    );
+    const sh = planExec(specFor("/x", { command: ["sh", "-c", "x"], env: ["PATH=/bin:/usr/bin"] }), root);
+    assert.equal(sh.path, "/bin/sh");
+    assert.deepEqual(sh.argv, ["sh", "-c", "x"]);
+    assert.equal(Deno.readLinkSync(`/proc/self/fd/${sh.fd}`), Deno.realPathSync("/bin/sh"));
+    processCalls.close(sh.fd);
+  } finally {
+    processCalls.close(root);
+  }
+});
+
+Deno.test("planExec() follows no link through /proc: a command or #! interpreter leading out is refused", () => {
+  // The host's root stands for the container's: it has a /proc to link through.
+  const dir = Deno.makeTempDirSync({ prefix: "tinyo-exec-path-" });
+  const root = processCalls.open("/", O.PATH | O.DIRECTORY | O.CLOEXEC);
+  try {
+    Deno.mkdirSync(`${dir}/bin`);
+    Deno.writeTextFileSync(`${dir}/bin/real`, `#!${dir}/bin/inner\n`, { mode: 0o755 });
+    Deno.writeTextFileSync(`${dir}/bin/inner`, "\x7fELF", { mode: 0o755 });
+    Deno.symlinkSync("/proc/self/root/bin/sh", `${dir}/bin/magic`);
+    Deno.writeTextFileSync(`${dir}/bin/script`, "#!/proc/self/root/bin/sh\n", { mode: 0o755 });
+    const env = [`PATH=${dir}/bin`];
+    const ok = planExec(specFor(dir, { command: ["real"], env }), root);
+    assert.equal(ok.path, `${dir}/bin/real`);
+    processCalls.close(ok.fd);
+    for (const command of ["magic", `${dir}/bin/magic`, "script"]) {
+      assert.throws(
+        () => planExec(specFor(dir, { command: [command], env }), root),
+        (e: unknown) => e instanceof CannotExecuteError && /leads out of the container/.test(e.message),
+        command,
+      );
+    }
+    // A relative command is taken from the working directory, inside the root.
+    const spec = specFor(dir, { command: ["./real"], env });
+    spec.process!.cwd = `${dir}/bin`;
+    const rel = planExec(spec, root);
+    assert.equal(rel.path, `${dir}/bin/./real`);
+    processCalls.close(rel.fd);
+  } finally {
+    processCalls.close(root);
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("setupContainer() leaves the mount namespace to the runtime that made it; joins pidfds first", () => {
