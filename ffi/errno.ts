@@ -150,9 +150,20 @@ const ERRNO_NAMES: readonly string[] = [
  * the failing libc call: any other call, log or `await` may change it.
  */
 export function lastErrno(): number {
-  const ptr = libc.__errno_location();
-  return ptr === null ? 0 : new Deno.UnsafePointerView(ptr).getInt32();
+  // errno lives at a fixed address per thread; the main thread's is read
+  // through a view made once, so no other foreign call comes between the
+  // failing call and this read (V8 may still run between them and make
+  // failing system calls of its own: callers that branch on one errno retry
+  // when they see another, see rootfs/untar.ts #clear).
+  if (mainThreadErrno === undefined) {
+    const ptr = libc.__errno_location();
+    if (ptr === null) return 0;
+    mainThreadErrno = new Deno.UnsafePointerView(ptr);
+  }
+  return mainThreadErrno.getInt32();
 }
+
+let mainThreadErrno: Deno.UnsafePointerView | undefined;
 
 /** The symbolic name of an errno number, e.g. `2` → `"ENOENT"`. */
 export function errnoName(errno: number): string {

@@ -452,7 +452,15 @@ class Extractor {
       mode = lstatat(parentFd, name).mode;
     } catch (err) {
       if (isErrno(err, "ENOENT")) return false;
-      throw err;
+      // The usual answer here is ENOENT; anything else is asked again once:
+      // errno is read after the call returns, and the runtime may fail a
+      // system call of its own in between (a futex's EAGAIN, seen in CI).
+      try {
+        mode = lstatat(parentFd, name).mode;
+      } catch (again) {
+        if (isErrno(again, "ENOENT")) return false;
+        throw again;
+      }
     }
     if ((mode & 0o170000) === S_IF.DIR) {
       if (keepDir) return true;

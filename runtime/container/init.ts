@@ -448,12 +448,22 @@ export function closeLeakedFds(keep: readonly number[]): void {
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
     const fd = Number(entry.name);
     if (fd <= 2 || keep.includes(fd)) continue;
+    let cloexec: boolean;
     try {
-      if (!processCalls.isCloexec(fd)) processCalls.close(fd);
+      cloexec = processCalls.isCloexec(fd);
     } catch (err) {
-      // The directory's own descriptor, closed by the time we look.
-      if (!isErrno(err, "EBADF")) throw err;
+      // The directory's own descriptor, closed by the time we look (EBADF);
+      // any other errno is asked again once (errno is read after the call,
+      // and the runtime may have failed a call of its own in between).
+      if (isErrno(err, "EBADF")) continue;
+      try {
+        cloexec = processCalls.isCloexec(fd);
+      } catch (again) {
+        if (isErrno(again, "EBADF")) continue;
+        throw again;
+      }
     }
+    if (!cloexec) processCalls.close(fd);
   }
 }
 

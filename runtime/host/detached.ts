@@ -171,6 +171,10 @@ export async function runDetached(
     }
     const conmonPid = Number(Deno.readTextFileSync(`${c.dir}/conmon.pid`).trim());
     const conmonStart = processStartTime(conmonPid);
+    // Started while still ours: if this process dies before the hand-over,
+    // the next tinyo command reaps the whole container (monitor included)
+    // rather than finding it created and never started.
+    await startContainer(layout, c.id);
     // The hand-over: from here on conmon owns the container.
     updateRecord(layout, c.id, (rec) => ({
       ...rec,
@@ -179,7 +183,6 @@ export async function runDetached(
       ownerPid: conmonPid,
       ...(conmonStart === undefined ? {} : { ownerStartTime: conmonStart }),
     }));
-    await startContainer(layout, c.id);
     return c.id;
   } catch (err) {
     // conmon ends by itself after a failed create, running its exit command
