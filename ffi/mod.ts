@@ -15,3 +15,4 @@ export * from "./pidfd.ts";
 export * from "./spawn.ts";
 export * from "./bpf.ts";
 export * from "./unix.ts";
+export * from "./netlink.ts";

@@ -127,12 +127,21 @@ export interface HookOutput {
  * @throws {SyscallError} When tinyo's own calls fail (memfd_create, pidfd_open, ...).
  */
 export function runHook(hook: Hook, state: HookState, options: RunHookOptions = {}): HookOutput {
+  return runProgram(hook, JSON.stringify(state), options);
+}
+
+/**
+ * Runs a program the way a hook runs (`runHook`), with `input` on its
+ * stdin: tinyo's own helper programs (iptables-restore reads its rules
+ * there), born in the calling thread's namespaces.
+ */
+export function runProgram(hook: Hook, input: string, options: RunHookOptions = {}): HookOutput {
   const limit = options.outputLimit ?? HOOK_OUTPUT_LIMIT;
   const fds: number[] = [];
   try {
     for (const name of ["hook-stdin", "hook-stdout", "hook-stderr"]) fds.push(spawnCalls.memfdCreate(name));
     const [stdin, stdout, stderr] = fds as [number, number, number];
-    spawnCalls.writeAll(stdin, new TextEncoder().encode(JSON.stringify(state)));
+    spawnCalls.writeAll(stdin, new TextEncoder().encode(input));
     // The hook's descriptor 0 shares this open file, and so its offset.
     spawnCalls.seekTo(stdin, 0);
     const failed = runChild(hook, options, [stdin, stdout, stderr]);

@@ -179,6 +179,23 @@ export const pidCalls = {
   close: ffi.close,
 } as const;
 
+/**
+ * Network set-up on the runtime side (runtime/host/network.ts): netlink
+ * sockets, and moving the calling thread into a new network namespace and
+ * back (namespaces are per thread: Deno's other threads never move).
+ */
+export const netCalls = {
+  netlinkSocket: ffi.netlinkSocket,
+  unshare: ffi.unshare,
+  setns: ffi.setns,
+  mount: ffi.mount,
+  umount2: ffi.umount2,
+  open: ffi.open,
+  close: ffi.close,
+  read: ffi.read,
+  writeAll: ffi.writeAll,
+} as const;
+
 /** bpf(2): loading and attaching cgroup programs. */
 export const bpfCalls = {
   progLoad: ffi.bpfProgLoad,

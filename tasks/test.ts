@@ -29,10 +29,25 @@ await step("type check", ["check", "main.ts", "tasks/", "tests/"]);
 await step("module boundaries", ["run", "--allow-read", "tasks/check_boundaries.ts"]);
 
 const testArgs = Deno.args.length > 0 ? Deno.args : ["tests/"];
+// As root, the suite runs in a network namespace of its own (loopback up,
+// nothing else): whatever a test does, no link, address or firewall rule is
+// added to the machine's own namespace, and nothing leaves the machine. The
+// networking tests make further namespaces inside it.
+const privateNet = Deno.uid() === 0
+  ? ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+  : [];
 // deno-lint-ignore no-console
-console.log(`\n== tests: deno test --allow-all ${testArgs.join(" ")}`);
-const child = new Deno.Command(deno, {
-  args: ["test", "--allow-all", ...testArgs],
+console.log(
+  `\n== tests: ${privateNet.length > 0 ? "unshare --net: " : ""}deno test --allow-all ${testArgs.join(" ")}`,
+);
+const child = new Deno.Command(privateNet[0] ?? deno, {
+  args: [
+    ...privateNet.slice(1),
+    ...(privateNet.length > 0 ? [deno] : []),
+    "test",
+    "--allow-all",
+    ...testArgs,
+  ],
   cwd: ROOT,
   stdin: "null",
   stdout: "piped",

@@ -13,6 +13,7 @@ import { findContainer, statusOf } from "../host/status.ts";
 import { ago } from "./images.ts";
 import { loadSpec } from "../model/spec.ts";
 import { signalProcess } from "../host/handle.ts";
+import { formatPort } from "../model/network.ts";
 
 function say(text: string): void {
   // deno-lint-ignore no-console
@@ -65,6 +66,8 @@ export function psCommand(layout: Layout, argv: readonly string[]): number {
         ...(exitCode !== undefined ? { exitCode } : {}),
         statusText: statusText(rec, status, exitCode),
         pid: status === "running" || status === "created" ? rec.pid ?? 0 : 0,
+        ...(rec.network?.ip !== undefined && status !== "stopped" ? { ip: rec.network.ip } : {}),
+        ports: status === "stopped" ? [] : (rec.network?.ports ?? []).map((port) => formatPort(port)),
         created: rec.created,
       })),
       null,
@@ -73,7 +76,7 @@ export function psCommand(layout: Layout, argv: readonly string[]): number {
     return 0;
   }
   const table = [
-    ["CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PID"],
+    ["CONTAINER ID", "NAME", "IMAGE", "COMMAND", "STATUS", "PORTS", "PID"],
     ...rows.map(({ rec, status, exitCode }) => {
       const cmd = (rec.command ?? []).join(" ");
       return [
@@ -82,6 +85,7 @@ export function psCommand(layout: Layout, argv: readonly string[]): number {
         (rec.imageRef ?? "").split("/").pop()!,
         JSON.stringify(cmd.length > 30 ? `${cmd.slice(0, 27)}...` : cmd),
         statusText(rec, status, exitCode),
+        status === "stopped" ? "" : (rec.network?.ports ?? []).map((port) => formatPort(port)).join(", "),
         status === "running" ? String(rec.pid ?? "") : "",
       ];
     }),

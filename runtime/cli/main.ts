@@ -65,6 +65,8 @@ Commands (docker-style):
   stop       Stop containers (SIGTERM, then SIGKILL after -t seconds)
   kill       Send a signal to containers
   rm         Remove containers (-f: running ones too)
+  port       List a container's published ports
+  network    The bridge network: ls, inspect, prune
   pull       Download an Alpine image (alpine[:TAG]) into the cache
   import     Register a local minirootfs tarball as an image
   images     List cached images
@@ -219,6 +221,10 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
       return (await lifecycle()).cleanupCommand(layout, rest);
     case "exec":
       return await (await import("./exec.ts")).execCommand(layout, rest);
+    case "network":
+      return (await import("./network.ts")).networkCommand(layout, rest);
+    case "port":
+      return (await import("./network.ts")).portCommand(layout, rest);
     case "pull":
       return await (await images()).pullCommand(layout, rest);
     case "import":

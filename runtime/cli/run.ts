@@ -15,6 +15,16 @@ import type { Layout } from "../host/records.ts";
 import type { PullPolicy } from "../../rootfs/mod.ts";
 import { ALLOW_HTTP_OPTION, allowHttpFrom, mirrorFrom } from "./images.ts";
 import { progressReporter } from "./progress.ts";
+import { parseAddHost, parseDns, parseIPv4, parseMac, parsePublish } from "../model/network.ts";
+
+/** Checks `--ip`'s form (whether it is inside the subnet is checked when the network is made). */
+function parseIPv4Flag(value: string): void {
+  try {
+    parseIPv4(value);
+  } catch {
+    throw new UsageError(`Invalid --ip "${value}": not an IPv4 address`);
+  }
+}
 
 /** The options of `tinyo run`. */
 export const RUN_OPTIONS: readonly OptionSpec[] = [
@@ -60,8 +70,19 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
     long: "network",
     value: true,
     arg: "MODE",
-    help: "none: own netns, loopback only (default); host; container:NAME",
+    help: "bridge: eth0 on tinyo0 with NAT (default); none: loopback only; host; container:NAME",
   },
+  {
+    long: "publish",
+    short: "p",
+    value: true,
+    arg: "[IP:]HOST:CTR[/udp]",
+    help: "Publish a container port on the host (CTR alone: a free host port)",
+  },
+  { long: "ip", value: true, arg: "ADDR", help: "Fixed address on the bridge (inside its subnet)" },
+  { long: "mac-address", value: true, arg: "MAC", help: "MAC address of eth0 on the bridge" },
+  { long: "dns", value: true, arg: "ADDR", help: "Nameserver for /etc/resolv.conf (instead of the host's)" },
+  { long: "add-host", value: true, arg: "NAME:IP", help: "Add a line to the container's /etc/hosts" },
   { long: "memory", short: "m", value: true, arg: "SIZE", help: "Memory limit, e.g. 64m or 1g" },
   {
     long: "memory-swap",
@@ -210,7 +231,7 @@ function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
     command = p.rest.slice(1);
   }
   if (command[0] === "--") command = command.slice(1);
-  const networkFlag = last("network") ?? "none";
+  const networkFlag = last("network") ?? "bridge";
   const share: Record<string, string> = {};
   const containerOf = (flag: string, value: string | undefined): void => {
     if (value === undefined) return;
@@ -218,13 +239,33 @@ function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
     if (m === null) throw new UsageError(`tinyo run: unsupported --${flag} "${value}" (use container:NAME)`);
     share[flag] = m[1]!;
   };
-  let network: "none" | "host" = "none";
-  if (networkFlag === "host") network = "host";
+  let network: "none" | "host" | "bridge" = "none";
+  if (networkFlag === "host" || networkFlag === "bridge") network = networkFlag;
   else if (networkFlag.startsWith("container:")) containerOf("network", networkFlag);
   else if (networkFlag !== "none") {
     throw new UsageError(
-      `tinyo run: unsupported --network "${networkFlag}" (use none, host or container:NAME)`,
+      `tinyo run: unknown network "${networkFlag}" (use bridge, none, host or container:NAME)`,
     );
+  }
+  const publish = (p.values.get("publish") ?? []).map(parsePublish);
+  const ip = last("ip");
+  const mac = last("mac-address");
+  for (
+    const [flag, given] of [["-p", publish.length > 0], ["--ip", ip !== undefined], [
+      "--mac-address",
+      mac !== undefined,
+    ]] as const
+  ) {
+    if (given && network !== "bridge") {
+      throw new UsageError(`tinyo run: ${flag} needs the bridge network (not --network ${networkFlag})`);
+    }
+  }
+  if (ip !== undefined) parseIPv4Flag(ip);
+  if (mac !== undefined) parseMac(mac);
+  const dns = (p.values.get("dns") ?? []).map(parseDns);
+  const addHosts = (p.values.get("add-host") ?? []).map(parseAddHost);
+  if ((dns.length > 0 || addHosts.length > 0) && share.network !== undefined) {
+    throw new UsageError("tinyo run: --dns and --add-host cannot be used with --network container:NAME");
   }
   for (const flag of ["ipc", "pid", "uts"]) containerOf(flag, last(flag));
   const name = last("name");
@@ -243,6 +284,11 @@ function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
     readOnly: p.flags.has("read-only"),
     rootfsRw: p.flags.has("rootfs-rw"),
     network,
+    ...(publish.length > 0 ? { publish } : {}),
+    ...(ip !== undefined ? { ip } : {}),
+    ...(mac !== undefined ? { mac } : {}),
+    ...(dns.length > 0 ? { dns } : {}),
+    ...(addHosts.length > 0 ? { addHosts } : {}),
     capAdd: p.values.get("cap-add") ?? [],
     capDrop: p.values.get("cap-drop") ?? [],
     privileged: p.flags.has("privileged"),

@@ -29,6 +29,7 @@ import {
   type Layout,
   readRecord,
   reapContainer,
+  releaseNetworkOf,
   removeContainer,
   removeTree,
   updateRecord,
@@ -237,7 +238,9 @@ export function cleanupContainer(layout: Layout, id: string): void {
   const exitCode = recordedExit(layout, id);
   // A cgroup that will not go keeps the record (the garbage collector and
   // `rm` try again): nothing may be left that no record names.
-  const busy = removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0;
+  // Its network goes now (ports, address, veth), as docker's does on stop.
+  const busy = removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0 ||
+    (rec.network !== undefined && !releaseNetworkOf(layout, rec));
   if (rec.autoRemove && !busy) {
     removeTree(`${exitDir(layout)}/${id}`);
     removeContainer(layout, id);

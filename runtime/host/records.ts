@@ -22,6 +22,7 @@ import { isAlive, processStartTime } from "./proc.ts";
 import { OCI_VERSION } from "../model/spec.ts";
 import { cgroupInUse, removeCgroupDirs } from "./cgroups.ts";
 import { killAndWait } from "./handle.ts";
+import { type NetworkRecord, releaseNetwork, sweepNetwork } from "./network.ts";
 
 /** The directories tinyo uses. */
 export interface Layout {
@@ -92,6 +93,11 @@ export interface ContainerRecord {
    * containerd's shim) manages it, and only `tinyo delete` removes it.
    */
   oci?: boolean;
+  /**
+   * Bridge networking (`tinyo run`): the namespace pin, the veth, the
+   * address and published ports, released with the container.
+   */
+  network?: NetworkRecord;
   /** For the OCI state: the rootfs path, as config.json resolved it. */
   rootfs?: string;
   /** When the command started and ended, and its exit code, once known. */
@@ -280,9 +286,24 @@ export function reapContainer(layout: Layout, rec: ContainerRecord): boolean {
       }
     }
   } else if (removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0) return false;
+  if (rec.network !== undefined && !releaseNetworkOf(layout, rec)) return false;
   removeTree(`${layout.stateDir}/exits/${rec.id}`);
   removeContainer(layout, rec.id);
   return true;
+}
+
+/**
+ * Releases a container's bridge network (rules, veth, namespace pin,
+ * lease); false when something could not go yet (the record then stays,
+ * and the next tinyo command tries again).
+ */
+export function releaseNetworkOf(layout: Layout, rec: ContainerRecord): boolean {
+  try {
+    releaseNetwork(layout, rec.id, rec.network);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -333,6 +354,8 @@ export function collectGarbage(layout: Layout): string[] {
       // Removed meanwhile.
     }
   }
+  // Network namespace pins and address leases that no record names.
+  sweepNetwork(layout, (id) => live.has(id) || readRecord(layout, id) !== undefined);
   // Exit files conmon wrote for containers that are gone.
   for (const id of listDir(`${layout.stateDir}/exits`)) {
     if (!live.has(id) && readRecord(layout, id) === undefined) removeTree(`${layout.stateDir}/exits/${id}`);

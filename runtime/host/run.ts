@@ -10,6 +10,7 @@ import { PullError, RefError, type ResolveOptions, resolveRootfs, RootfsError } 
 import {
   type ContainerRecord,
   type Layout,
+  listRecords,
   newRecord,
   readRecord,
   reapContainer,
@@ -44,6 +45,8 @@ import { resolveUser } from "./users.ts";
 import { withRoot } from "../inroot.ts";
 import { capsFromMask } from "../model/capabilities.ts";
 import { processCalls, type SignalName, SIGNALS } from "../syscalls.ts";
+import { attachBridge, plannedNetwork, type PublishedPort } from "./network.ts";
+import { bridgedHostsFile, containerResolvConf, parseMac } from "../model/network.ts";
 import { type Pty, ptyFromMaster, type Relay, requireTerminal, startRelay } from "./tty.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
@@ -83,12 +86,34 @@ export function ownCapabilities(): string[] {
   return m === null ? [] : capsFromMask(m[1]!);
 }
 
-function hostResolvConf(): string {
+function readOr(path: string): string {
   try {
-    return Deno.readTextFileSync("/etc/resolv.conf");
+    return Deno.readTextFileSync(path);
   } catch {
     return "";
   }
+}
+
+/**
+ * The container's resolv.conf: the host's as it is (loopback or host
+ * network, no --dns); otherwise the host's nameservers that the container
+ * can reach (runtime/model/network.ts containerResolvConf: systemd-resolved's
+ * upstream servers behind 127.0.0.53, docker's public fallback last).
+ */
+function resolvConfFor(opts: RunOptions): string {
+  const host = readOr("/etc/resolv.conf");
+  if (opts.network !== "bridge" && opts.dns === undefined) return host;
+  return containerResolvConf(host, {
+    ...(opts.dns !== undefined ? { dns: opts.dns } : {}),
+    upstreamText: readOr("/run/systemd/resolve/resolv.conf"),
+  }).text;
+}
+
+/** The ports other live containers publish (a port is published once). */
+function publishedElsewhere(layout: Layout): PublishedPort[] {
+  return listRecords(layout).flatMap((r) =>
+    r.status !== "stopped" && r.network?.ports !== undefined ? r.network.ports : []
+  );
 }
 
 /**
@@ -246,6 +271,7 @@ export async function prepareContainer(
   requireRoot("run");
   if (opts.name !== undefined) checkName(opts.name);
   const { joins, shares, pid: pidShare } = sharedNamespaces(layout, opts.share);
+  const bridged = opts.network === "bridge" && opts.share?.network === undefined;
   let image;
   try {
     image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
@@ -264,6 +290,9 @@ export async function prepareContainer(
   };
   const id = newContainerId();
   const dir = `${layout.containersDir}/${id}`;
+  // The network namespace pin and the veth follow from the id: named in the
+  // first record, before they exist.
+  if (bridged) base.network = plannedNetwork(layout, id);
   // The cgroup's directories follow from the id: the first record lists
   // them, so whatever happens next, the garbage collector can remove them.
   const cgroupLayout = hostLayout();
@@ -291,6 +320,21 @@ export async function prepareContainer(
       for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`, { mode: 0o755 });
     }
     const etc = { hostname: `${dir}/hostname`, hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf` };
+    if (bridged) {
+      base.network = attachBridge(
+        layout,
+        id,
+        {
+          ...(opts.ip !== undefined ? { ip: opts.ip } : {}),
+          ...(opts.mac !== undefined ? { mac: parseMac(opts.mac) } : {}),
+          ports: opts.publish ?? [],
+        },
+        () => publishedElsewhere(layout),
+        (net) => updateRecord(layout, id, (r) => ({ ...r, network: net })),
+      );
+      updateRecord(layout, id, (r) => ({ ...r, network: base.network! }));
+      joins.network = base.network.netns;
+    }
     const user = opts.userSpec === undefined
       ? undefined
       : withRoot(image.rootfs, (root) => resolveUser(root, opts.userSpec!));
@@ -308,8 +352,13 @@ export async function prepareContainer(
     if (spec.annotations !== undefined) base.annotations = spec.annotations;
     const hostname = spec.hostname ?? Deno.hostname();
     Deno.writeTextFileSync(etc.hostname, `${hostname}\n`);
-    Deno.writeTextFileSync(etc.hosts, hostsFile(hostname));
-    Deno.writeTextFileSync(etc.resolvConf, hostResolvConf());
+    Deno.writeTextFileSync(
+      etc.hosts,
+      base.network?.ip !== undefined
+        ? bridgedHostsFile(hostname, base.network.ip, opts.addHosts ?? [])
+        : hostsFile(hostname, opts.addHosts ?? []),
+    );
+    Deno.writeTextFileSync(etc.resolvConf, resolvConfFor(opts));
     Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec, null, 2) + "\n");
     // The container's cgroup, made before the init exists; the init joins it
     // first thing, before its cgroup namespace (so the container sees "/").

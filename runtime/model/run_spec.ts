@@ -11,6 +11,7 @@ import { resolveCapabilities } from "./capabilities.ts";
 import { loadSeccompProfile, resolveProfile } from "./seccomp/compile.ts";
 import { DEFAULT_SECCOMP_PROFILE } from "./seccomp/default.ts";
 import { ALLOW_ALL_DEVICES, DEFAULT_DEVICE_RULES } from "./devices.ts";
+import type { PortMapping } from "./network.ts";
 
 /** The PATH used when the container's environment sets none. */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -102,7 +103,18 @@ export interface RunOptions {
   readOnly: boolean;
   /** Write into a directory rootfs instead of an overlay on top of it. */
   rootfsRw: boolean;
-  network: "none" | "host";
+  /** bridge (tinyo0, the default), none (loopback only) or host; container:NAME is in `share`. */
+  network: "none" | "host" | "bridge";
+  /** `-p`: ports to publish (bridge only). */
+  publish?: PortMapping[];
+  /** `--ip`: a fixed address on the bridge. */
+  ip?: string;
+  /** `--mac-address`. */
+  mac?: string;
+  /** `--dns`: the container's nameservers instead of the host's. */
+  dns?: string[];
+  /** `--add-host NAME:IP`: extra lines of /etc/hosts. */
+  addHosts?: { name: string; ip: string }[];
   /** `-u USER[:GROUP]`, resolved against the image by the runtime. */
   userSpec?: string;
   capAdd?: string[];
@@ -240,12 +252,16 @@ export function parseEnv(value: string, hostEnv: (key: string) => string | undef
   return v === undefined ? undefined : `${value}=${v}`;
 }
 
-/** The container's /etc/hosts for `hostname` (loopback only, as the network is). */
-export function hostsFile(hostname: string): string {
+/**
+ * The container's /etc/hosts for `hostname` without a bridge address
+ * (loopback only, or the host's network), with `--add-host` lines.
+ */
+export function hostsFile(hostname: string, extra: readonly { name: string; ip: string }[] = []): string {
   return [
     "127.0.0.1\tlocalhost localhost.localdomain",
     "::1\tlocalhost ip6-localhost ip6-loopback",
     `127.0.1.1\t${hostname}`,
+    ...extra.map((h) => `${h.ip}\t${h.name}`),
     "",
   ].join("\n");
 }
@@ -325,7 +341,9 @@ export function buildRunSpec(
   const ns = (type: "pid" | "uts" | "ipc" | "network"): Namespace =>
     joins[type] !== undefined ? { type, path: joins[type]! } : { type };
   const namespaces: Namespace[] = [ns("pid"), { type: "mount" }, ns("uts"), ns("ipc"), { type: "cgroup" }];
-  if (opts.network === "none" || joins.network !== undefined) namespaces.push(ns("network"));
+  // A bridged container joins the namespace the runtime made and pinned
+  // (runtime/host/network.ts), passed in `joins`.
+  if (opts.network !== "host" || joins.network !== undefined) namespaces.push(ns("network"));
   const privileged = opts.privileged ?? false;
   const mounts = defaultMounts();
   if (privileged) {
@@ -420,7 +438,7 @@ export function buildRunSpec(
       },
       // ping without CAP_NET_RAW: ICMP datagram sockets for every group, in
       // the container's own network namespace only (podman does the same).
-      ...(opts.network === "none" && joins.network === undefined
+      ...(opts.network !== "host" && opts.share?.network === undefined
         ? { sysctl: { "net.ipv4.ping_group_range": "0 2147483647" } }
         : {}),
       ...(privileged ? {} : { maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }),

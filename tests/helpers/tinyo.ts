@@ -47,9 +47,16 @@ export interface TinyoResult {
   stderr: string;
 }
 
-/** The argv that runs tinyo from this checkout. */
+/**
+ * The argv that runs tinyo from this checkout. A `tinyo run` that names no
+ * network gets `--network none`: the suites other than the networking one
+ * never add links or firewall rules to the namespace they run in (the
+ * bridge tests name theirs and run in namespaces they make).
+ */
 export function tinyoArgv(root: string, args: readonly string[]): string[] {
-  return ["run", "--allow-all", "--no-config", "--quiet", MAIN, "--root", root, ...args];
+  const implicitBridge = args[0] === "run" && !args.some((a) => /^--(network|bundle)(=|$)|^-b$/.test(a));
+  const withNetwork = implicitBridge ? ["run", "--network", "none", ...args.slice(1)] : args;
+  return ["run", "--allow-all", "--no-config", "--quiet", MAIN, "--root", root, ...withNetwork];
 }
 
 /** Runs tinyo to completion. */
@@ -176,8 +183,13 @@ export function leftovers(root: string): string[] {
   if (containers.length > 0) problems.push(`container dirs left: ${containers.join(", ")}`);
   // Lock files, conmon's exit-file and socket directories persist by design.
   const records = listDir(`${root}/state`).filter((n) =>
-    !n.endsWith(".lock") && n !== "exits" && n !== "sockets"
+    !n.endsWith(".lock") && !["exits", "sockets", "netns", "networks"].includes(n)
   );
+  // The bridge network's directories stay (its lock); pins and leases go.
+  const pins = listDir(`${root}/state/netns`);
+  if (pins.length > 0) problems.push(`network namespace pins left: ${pins.join(", ")}`);
+  const leases = listDir(`${root}/state/networks/bridge/leases`);
+  if (leases.length > 0) problems.push(`address leases left: ${leases.join(", ")}`);
   const exits = listDir(`${root}/state/exits`);
   if (exits.length > 0) problems.push(`exit files left: ${exits.join(", ")}`);
   if (records.length > 0) problems.push(`state records left: ${records.join(", ")}`);

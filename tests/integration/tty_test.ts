@@ -10,11 +10,11 @@ import {
   ALPINE_320,
   IGNORE_ROOT,
   leftovers,
-  MAIN,
   makeRoot,
   Output,
   spawnTinyo,
   tinyo,
+  tinyoArgv,
 } from "../helpers/tinyo.ts";
 
 const hasTmux = new Deno.Command("sh", { args: ["-c", "command -v tmux"] }).outputSync().success;
@@ -63,8 +63,7 @@ async function promptReady(session: string): Promise<void> {
 /** Starts `tinyo ARGS` in a tmux pane; a wrapper saves the exit code and the terminal settings around it. */
 function startInTmux(session: string, args: string[], dir: string): void {
   const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
-  const cmd = [Deno.execPath(), "run", "-A", "--no-config", "--quiet", MAIN, "--root", ROOT, ...args].map(q)
-    .join(" ");
+  const cmd = [Deno.execPath(), ...tinyoArgv(ROOT, args)].map(q).join(" ");
   const script =
     `stty -g > ${dir}/before; ${cmd}; echo $? > ${dir}/code; stty -g > ${dir}/after; echo TINYO-DONE; sleep 60`;
   tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", `sh -c ${q(script)}`);

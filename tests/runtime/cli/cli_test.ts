@@ -49,7 +49,43 @@ Deno.test("parseRunArgs() builds run options; -- and --rootfs are accepted", () 
   assert.deepEqual(b.command, ["/bin/sh"]);
   assert.equal(parseRunArgs(["--help"]), "help");
   assert.throws(() => parseRunArgs([]), /missing IMAGE/);
-  assert.throws(() => parseRunArgs(["--network", "bridge", "i"]), /unsupported --network "bridge"/);
+  assert.throws(() => parseRunArgs(["--network", "nat", "i"]), /unknown network "nat"/);
+  // The bridge is the default; the network flags parse into options, their
+  // errors before anything is made.
+  const net = parseRunArgs([
+    "-p",
+    "8080:80",
+    "-p",
+    "127.0.0.1::53/udp",
+    "--ip",
+    "10.210.0.9",
+    "--dns",
+    "192.0.2.53",
+    "--add-host",
+    "db:192.0.2.7",
+    "i",
+  ]);
+  assert.ok(net !== "help");
+  assert.equal(net.network, "bridge");
+  assert.deepEqual(net.publish, [
+    { hostPort: 8080, containerPort: 80, protocol: "tcp" },
+    { hostIp: "127.0.0.1", containerPort: 53, protocol: "udp" },
+  ]);
+  assert.equal(net.ip, "10.210.0.9");
+  assert.deepEqual(net.dns, ["192.0.2.53"]);
+  assert.deepEqual(net.addHosts, [{ name: "db", ip: "192.0.2.7" }]);
+  assert.throws(() => parseRunArgs(["--network", "host", "-p", "80", "i"]), /-p needs the bridge network/);
+  assert.throws(
+    () => parseRunArgs(["--network", "none", "--ip", "10.210.0.9", "i"]),
+    /--ip needs the bridge/,
+  );
+  assert.throws(() => parseRunArgs(["--ip", "10.210.0", "i"]), /Invalid --ip "10\.210\.0"/);
+  assert.throws(() => parseRunArgs(["--mac-address", "01:00:00:00:00:01", "i"]), /Invalid --mac-address/);
+  assert.throws(() => parseRunArgs(["-p", "80:80/sctp", "i"]), /Invalid -p "80:80\/sctp"/);
+  assert.throws(
+    () => parseRunArgs(["--network", "container:x", "--dns", "1.1.1.1", "i"]),
+    /--dns and --add-host/,
+  );
   assert.throws(
     () => parseRunArgs(["--security-opt", "label=x", "i"]),
     /unsupported --security-opt "label=x"/,
