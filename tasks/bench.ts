@@ -18,6 +18,10 @@
  * `podman run --rm --runtime R IMAGE true` (a private podman configuration
  * and storage in the work directory, the image imported from the tarball,
  * network none), each for tinyo, runc and crun, interleaved.
+ *
+ * Last, the bridge network, inside a network namespace the bench makes:
+ * tinyo's own set-up and release times, and `tinyo run` with --network none
+ * beside --network bridge.
  */
 
 import { fileURLToPath } from "node:url";
@@ -189,6 +193,67 @@ function ociBenchmarks(work: string, bundle: string, runc?: string, crun?: strin
   }
 }
 
+/**
+ * The bridge network's cost, in a network namespace the bench makes (never
+ * the machine's own): tinyo's own set-up and release timed inside its code
+ * (tasks/bench_net.ts), and whole `tinyo run` commands with --network none
+ * and bridge, interleaved.
+ */
+function networkBenchmarks(tinyoArgv: string[]): string[] {
+  const ns = `tinyo-bench-${Deno.pid}`;
+  const enter = ["nsenter", `--net=/run/netns/${ns}`, "--"];
+  try {
+    must("ip", ["netns", "add", ns]);
+    must("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    const inner = new Deno.Command(enter[0]!, {
+      args: [
+        ...enter.slice(1),
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        `${ROOT}tasks/bench_net.ts`,
+        String(N),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    if (!inner.success) throw new Error(`bench_net.ts failed: ${dec.decode(inner.stderr)}`);
+    const m = JSON.parse(dec.decode(inner.stdout)) as Record<string, number>;
+    const at = tinyoArgv.indexOf("none");
+    const argv = (
+      mode: string,
+    ): string[] => [...enter, ...tinyoArgv.slice(0, at), mode, ...tinyoArgv.slice(at + 1)];
+    const runs: Record<string, number[]> = { none: [], bridge: [] };
+    for (const mode of ["none", "bridge"]) timed(argv(mode)); // warm-up (the bridge is made here)
+    for (let i = 0; i < N; i++) for (const mode of ["none", "bridge"]) runs[mode]!.push(timed(argv(mode)).ms);
+    const none = median(runs.none!);
+    const bridge = median(runs.bridge!);
+    return [
+      `Bridge network (in a network namespace of the bench's own), ${N} runs each`,
+      "",
+      "| step | median ms |",
+      "|---|---|",
+      `| set-up of one container's network (namespace pin, lease, veth pair, addresses, route) | ${
+        m.attachMs!.toFixed(1)
+      } |`,
+      `| the same with one published port (iptables-save + iptables-restore) | ${
+        m.attachWithPortMs!.toFixed(1)
+      } |`,
+      `| first container: the bridge, its address and firewall chains too | ${m.firstAttachMs!.toFixed(1)} |`,
+      `| release (veth deletion waits for the kernel's RCU grace period) | ${m.releaseMs!.toFixed(1)} |`,
+      `| release with a published port | ${m.releaseWithPortMs!.toFixed(1)} |`,
+      "",
+      `tinyo run /bin/true: --network none ${none.toFixed(1)} ms, --network bridge ${bridge.toFixed(1)} ms ` +
+      `(median; bridge − none = ${
+        (bridge - none).toFixed(1)
+      } ms, set-up and release; budget for set-up: 10 ms)`,
+      "",
+    ];
+  } finally {
+    new Deno.Command("ip", { args: ["netns", "del", ns], stdout: "null", stderr: "null" }).outputSync();
+  }
+}
+
 if (Deno.uid() !== 0) {
   // deno-lint-ignore no-console
   console.error("bench: needs root");
@@ -218,19 +283,25 @@ try {
       return undefined;
     }
   })();
-  const tinyoArgv = compiled !== undefined ? [compiled, "--root", tinyoRoot, "run", TARBALL, "/bin/true"] : [
-    Deno.execPath(),
-    "run",
-    "--allow-all",
-    "--no-config",
-    "--quiet",
-    `${ROOT}main.ts`,
-    "--root",
-    tinyoRoot,
-    "run",
-    TARBALL,
-    "/bin/true",
-  ];
+  // --network none: runc's and crun's bundles have a network namespace with
+  // loopback only (the bridge is measured apart, below).
+  const tinyoArgv = compiled !== undefined
+    ? [compiled, "--root", tinyoRoot, "run", "--network", "none", TARBALL, "/bin/true"]
+    : [
+      Deno.execPath(),
+      "run",
+      "--allow-all",
+      "--no-config",
+      "--quiet",
+      `${ROOT}main.ts`,
+      "--root",
+      tinyoRoot,
+      "run",
+      "--network",
+      "none",
+      TARBALL,
+      "/bin/true",
+    ];
   // Cold starts: a fresh cache each time (hash + unpack + run), median of 5.
   const freshRuns: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -241,6 +312,8 @@ try {
         ...argv.slice(0, argv.indexOf("run", argv.indexOf("--root"))),
         "run",
         "-q",
+        "--network",
+        "none",
         TARBALL,
         "/bin/true",
       ]).ms,
@@ -283,6 +356,7 @@ try {
     unpack.tar!.push(timed(["tar", "-xzf", TARBALL, "-C", b]).ms);
   }
   const oci = ociBenchmarks(work, bundle, runc, crun);
+  const net = networkBenchmarks(tinyoArgv);
   const med = (name: string): number => median(times[name] ?? [NaN]);
   const lines = [
     `tinyo ${
@@ -312,6 +386,7 @@ try {
     })`,
     "",
     ...oci,
+    ...net,
   ];
   // deno-lint-ignore no-console
   console.log(lines.join("\n"));

@@ -446,6 +446,34 @@ Deno.test(
   },
 );
 
+Deno.test("a bridged run SIGKILLed at random moments: the next command leaves nothing", opts, async () => {
+  const rounds = Number(Deno.env.get("TINYO_KILL_ROUNDS") ?? "8");
+  for (let i = 0; i < rounds; i++) {
+    // The same host port every round: the garbage collection must free it.
+    const argv = tinyoArgv(ROOT, ["run", "--network", "bridge", "-p", "8095:80", IMG, "sleep", "30"]);
+    const child = new Deno.Command("nsenter", {
+      args: inNs(HOST_NS, [Deno.execPath(), ...argv]).slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, i < 2 ? i * 40 : Math.floor(Math.random() * 900)));
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already ended.
+    }
+    await child.status;
+  }
+  const ps = await tinyo(["ps", "-a"]);
+  assert.equal(ps.code, 0, ps.stderr);
+  await waitFor(() => networkLeftovers().length === 0, 10_000, `clean: ${networkLeftovers().join("; ")}`);
+  // And the port is free again.
+  const again = await tinyo(["run", "--network", "bridge", "-p", "8095:80", IMG, "true"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(networkLeftovers(), []);
+});
+
 Deno.test("bad network input: one line, exit 125, nothing left", opts, async () => {
   const cases: [string[], RegExp][] = [
     [["-p", "70000:80"], /^tinyo: Invalid -p "70000:80": port 70000 is not in 1-65535$/],
