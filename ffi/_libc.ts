@@ -103,6 +103,8 @@ const symbols = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   // int socket(int domain, int type, int protocol);
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int bind(int fd, const struct sockaddr *addr, socklen_t len);
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int connect(int fd, const struct sockaddr *addr, socklen_t len);
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int socketpair(int domain, int type, int protocol, int sv[2]);

@@ -2,7 +2,8 @@
  * Netlink sockets (netlink(7), rtnetlink(7)): how tinyo makes bridges, veth
  * pairs, addresses and routes, as iproute2 does. Only the socket is made
  * here; messages are plain bytes (runtime/model/netlink.ts encodes them) and
- * travel with write(2) and read(2), one datagram each.
+ * travel with write(2) and read(2), one datagram each. Also: whether a UDP
+ * port is free on the host (a bind(2) that is undone at once).
  *
  * A netlink socket belongs to the network namespace of the thread that
  * created it, for its whole life: a socket made inside a container's new
@@ -27,4 +28,31 @@ export function netlinkSocket(): number {
     throw new SyscallError({ syscall: "socket", errno: lastErrno(), path: "AF_NETLINK/NETLINK_ROUTE" });
   }
   return fd;
+}
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+
+/**
+ * Whether a UDP socket could bind `port` on IPv4 address `address` (host
+ * order; 0 for all): true, or false when something holds it (EADDRINUSE).
+ * No SO_REUSEADDR, so any holder of the port counts.
+ */
+export function udpPortFree(address: number, port: number): boolean {
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SyscallError({ syscall: "socket", errno: lastErrno(), path: "AF_INET/SOCK_DGRAM" });
+  try {
+    // struct sockaddr_in: family (host order), port and address (network order), 8 zero bytes.
+    const addr = new Uint8Array(16);
+    const view = new DataView(addr.buffer);
+    view.setUint16(0, AF_INET, true);
+    view.setUint16(2, port, false);
+    view.setUint32(4, address >>> 0, false);
+    if (libc.bind(fd, addr, 16) === 0) return true;
+    const errno = lastErrno();
+    if (errno === 98 /* EADDRINUSE */) return false;
+    throw new SyscallError({ syscall: "bind", errno, path: `udp port ${port}` });
+  } finally {
+    libc.close(fd);
+  }
 }

@@ -186,6 +186,7 @@ export const pidCalls = {
  */
 export const netCalls = {
   netlinkSocket: ffi.netlinkSocket,
+  udpPortFree: ffi.udpPortFree,
   unshare: ffi.unshare,
   setns: ffi.setns,
   mount: ffi.mount,

@@ -15,7 +15,7 @@ import type { Layout } from "../host/records.ts";
 import type { PullPolicy } from "../../rootfs/mod.ts";
 import { ALLOW_HTTP_OPTION, allowHttpFrom, mirrorFrom } from "./images.ts";
 import { progressReporter } from "./progress.ts";
-import { parseAddHost, parseDns, parseIPv4, parseMac, parsePublish } from "../model/network.ts";
+import { isHostname, parseAddHost, parseDns, parseIPv4, parseMac, parsePublish } from "../model/network.ts";
 
 /** Checks `--ip`'s form (whether it is inside the subnet is checked when the network is made). */
 function parseIPv4Flag(value: string): void {
@@ -275,6 +275,12 @@ function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
   const user = last("user");
   const workdir = last("workdir");
   const hostname = last("hostname");
+  // It goes into /etc/hosts and /etc/hostname: a name, nothing else.
+  if (hostname !== undefined && !isHostname(hostname)) {
+    throw new UsageError(
+      `Invalid --hostname ${JSON.stringify(hostname)}: not a host name (letters, digits, '-', '.')`,
+    );
+  }
   const security = parseSecurityOpts(p.values.get("security-opt") ?? []);
   return {
     image,

@@ -59,6 +59,7 @@ import {
   formatSubnet,
   gatewayOf,
   inSubnet,
+  loopbackGuarded,
   NETWORK_NAME,
   ownedRuleIds,
   parseIPv4,
@@ -256,6 +257,10 @@ function pinNetns(path: string): Netlink {
     netCalls.unshare(CLONE.NEWNET);
     try {
       netCalls.mount("/proc/thread-self/ns/net", path, { flags: MS.BIND });
+      // Links made from now on in this namespace (eth0) get no IPv6: the
+      // bridge is IPv4 only, and a neighbour's router advertisements are not
+      // listened to. /proc/sys/net is the opener's namespace: this thread's.
+      writeSysctl("net/ipv6/conf/default/disable_ipv6", "1", true);
       return Netlink.open();
     } finally {
       netCalls.setns(home, CLONE.NEWNET, "the runtime's own network namespace");
@@ -265,11 +270,15 @@ function pinNetns(path: string): Netlink {
   }
 }
 
-/** The index of link `name`, or undefined when there is none. */
-function findLink(nl: Netlink, name: string): { index: number; kind?: string } | undefined {
+/** The index, kind and alias of link `name`, or undefined when there is none. */
+function findLink(nl: Netlink, name: string): { index: number; kind?: string; alias?: string } | undefined {
   try {
     const link = parseLink(nl.request(getLink(name, nl.next()), name)[0]!.payload);
-    return { index: link.index, ...(link.kind !== undefined ? { kind: link.kind } : {}) };
+    return {
+      index: link.index,
+      ...(link.kind !== undefined ? { kind: link.kind } : {}),
+      ...(link.alias !== undefined ? { alias: link.alias } : {}),
+    };
   } catch (err) {
     if (isErrno(err, "ENODEV")) return undefined;
     throw err;
@@ -300,12 +309,15 @@ function addressesOf(nl: Netlink, index: number): { address: number; prefixLen: 
 function ensureBridge(layout: Layout, nl: Netlink, subnet: Subnet): number {
   const gateway = gatewayOf(subnet);
   let link = findLink(nl, BRIDGE);
-  if (link !== undefined && link.kind !== "bridge") {
-    throw new TinyoError(`Cannot use network interface ${BRIDGE}: it exists and is not a bridge`);
-  }
+  if (link !== undefined) checkOwner(layout, nl, link);
   if (link === undefined) {
     nl.request(newBridge(BRIDGE, nl.next()), `bridge ${BRIDGE}`);
     link = { index: linkIndex(nl, BRIDGE) };
+    // Whose it is, first of all (the kernel takes no alias at creation).
+    nl.request(setLink(link.index, { alias: ownerAlias(layout) }, nl.next()), `${BRIDGE} alias`);
+    // No IPv6 on the bridge: a container with NET_RAW could otherwise send
+    // router advertisements and become the host's IPv6 router (CVE-2020-13401).
+    writeSysctl(`net/ipv6/conf/${BRIDGE}/disable_ipv6`, "1", true);
     nl.request(newAddr(link.index, gateway, subnet.prefix, nl.next()), `${BRIDGE} ${formatIPv4(gateway)}`);
     nl.request(setLink(link.index, { up: true }, nl.next()), `${BRIDGE} up`);
     // The rules first: TINYO-INPUT must guard the loopback before
@@ -315,6 +327,12 @@ function ensureBridge(layout: Layout, nl: Netlink, subnet: Subnet): number {
     iptablesRestore(bridgeRulesBatch(BRIDGE, subnet, iptablesSave()));
     writeSysctl(`net/ipv4/conf/${BRIDGE}/route_localnet`, "1");
   } else {
+    // The loopback guard must be there whenever route_localnet is on: a
+    // firewall reload may have removed it (one iptables-save of the raw
+    // table per start; everything is made again when it is missing).
+    if (!loopbackGuarded(iptables("iptables-save", ["-t", "raw"]), BRIDGE)) {
+      iptablesRestore(bridgeRulesBatch(BRIDGE, subnet, iptablesSave()));
+    }
     const addrs = addressesOf(nl, link.index);
     if (!addrs.some((a) => a.address === gateway && a.prefixLen === subnet.prefix)) {
       const has = addrs.map((a) => `${formatIPv4(a.address)}/${a.prefixLen}`).join(", ") || "no address";
@@ -330,10 +348,49 @@ function ensureBridge(layout: Layout, nl: Netlink, subnet: Subnet): number {
   return link.index;
 }
 
-function writeSysctl(key: string, value: string): void {
+/**
+ * The bridge's alias names the tinyo state that manages it: leases, port
+ * reservations and the garbage collection live there, so one bridge has one
+ * (another `--root` on the same host would lease the same addresses).
+ */
+function ownerAlias(layout: Layout): string {
+  return `tinyo ${layout.stateDir}`;
+}
+
+/**
+ * Refuses a `tinyo0` that is not this state's bridge: not a bridge, or
+ * another tinyo state's (its alias), or somebody's with addresses and no
+ * alias. A bare bridge without alias or address is one a tinyo that died
+ * right after making it left: adopted.
+ */
+function checkOwner(
+  layout: Layout,
+  nl: Netlink,
+  link: { index: number; kind?: string; alias?: string },
+): void {
+  if (link.kind !== "bridge") {
+    throw new TinyoError(`Cannot use network interface ${BRIDGE}: it exists and is not a bridge`);
+  }
+  if (link.alias === ownerAlias(layout)) return;
+  if (link.alias === undefined && addressesOf(nl, link.index).length === 0) {
+    nl.request(setLink(link.index, { alias: ownerAlias(layout) }, nl.next()), `${BRIDGE} alias`);
+    return;
+  }
+  const owner = link.alias?.startsWith("tinyo ")
+    ? `the tinyo state in ${link.alias.slice(6)} (another --root)`
+    : "another program";
+  throw new TinyoError(
+    `Cannot use bridge ${BRIDGE}: it belongs to ${owner}; use that, or remove its containers and its bridge ` +
+      "('tinyo network prune' there)",
+  );
+}
+
+function writeSysctl(key: string, value: string, optional = false): void {
   try {
     Deno.writeTextFileSync(`/proc/sys/${key}`, value);
   } catch (err) {
+    // IPv6 settings on a kernel without IPv6.
+    if (optional && err instanceof Deno.errors.NotFound) return;
     throw new TinyoError(`Cannot set sysctl ${key.replaceAll("/", ".")}=${value}: ${(err as Error).message}`);
   }
 }
@@ -412,9 +469,7 @@ function reservePorts(wanted: PortMapping[], elsewhere: PublishedPort[]): Publis
       if (conflict(p) !== undefined) {
         throw new ConfigError(`Cannot publish ${what(p)}: another container already publishes it`);
       }
-      if (p.protocol === "tcp" && !tcpPortFree(p.hostIp, p.hostPort)) {
-        throw new ConfigError(`Cannot publish ${what(p)}: the host port is in use`);
-      }
+      if (!hostPortFree(p)) throw new ConfigError(`Cannot publish ${what(p)}: the host port is in use`);
       out.push(p);
       continue;
     }
@@ -424,7 +479,7 @@ function reservePorts(wanted: PortMapping[], elsewhere: PublishedPort[]): Publis
       const port = (listener.addr as Deno.NetAddr).port;
       listener.close();
       const p = { ...w, hostPort: port };
-      if (conflict(p) === undefined) chosen = p;
+      if (conflict(p) === undefined && (p.protocol === "tcp" || hostPortFree(p))) chosen = p;
     }
     if (chosen === undefined) throw new TinyoError("Cannot find a free host port to publish on");
     out.push(chosen);
@@ -432,18 +487,28 @@ function reservePorts(wanted: PortMapping[], elsewhere: PublishedPort[]): Publis
   return out;
 }
 
-/** Whether a TCP listener could bind `port` on `hostIp` (all addresses by default). */
-function tcpPortFree(hostIp: string | undefined, port: number): boolean {
+/**
+ * Whether something on the host holds the port (a TCP listener, a bound UDP
+ * socket, on the address or on all of them): its traffic would silently go
+ * to the container instead, the host's own DNS stub on 127.0.0.53:53 too.
+ * Checked once, at start; a service that binds the port later loses
+ * connections to the container's rule, as with docker's
+ * `--userland-proxy=false`.
+ */
+function hostPortFree(p: PublishedPort): boolean {
+  const hostIp = p.hostIp ?? "0.0.0.0";
   try {
-    Deno.listen({ hostname: hostIp ?? "0.0.0.0", port }).close();
+    if (p.protocol === "udp") return netCalls.udpPortFree(parseIPv4(hostIp), p.hostPort);
+    Deno.listen({ hostname: hostIp, port: p.hostPort }).close();
     return true;
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) return false;
-    throw new ConfigError(`Cannot publish port ${port} on ${hostIp ?? "0.0.0.0"}: ${(err as Error).message}`);
+    throw new ConfigError(`Cannot publish port ${p.hostPort} on ${hostIp}: ${(err as Error).message}`);
   }
 }
 
 const IPTABLES_DIRS = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+const IPTABLES_OUTPUT_LIMIT = 64 << 20;
 
 /** The path of an iptables program, or a clear error naming the fix. */
 function iptablesProgram(name: string): string {
@@ -468,13 +533,17 @@ function iptablesProgram(name: string): string {
 function iptables(name: string, args: string[], input = ""): string {
   const path = iptablesProgram(name);
   try {
-    return runProgram(
+    const { stdout } = runProgram(
       { path, args: [name, ...args], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], timeout: 60 },
       input,
-      {
-        outputLimit: 4 << 20,
-      },
-    ).stdout;
+      { outputLimit: IPTABLES_OUTPUT_LIMIT },
+    );
+    // Only the end is kept beyond the limit: a cut rule dump must not be
+    // mistaken for the whole (it would redeclare chains, miss rules).
+    if (new TextEncoder().encode(stdout).length >= IPTABLES_OUTPUT_LIMIT) {
+      throw new TinyoError(`Cannot read the firewall rules: ${name} printed more than 64 MiB`);
+    }
+    return stdout;
   } catch (err) {
     if (!(err instanceof HookError)) throw err;
     const why = err.stderr.trim().split("\n").at(-1) ?? "";
@@ -509,24 +578,51 @@ export function releaseNetwork(layout: Layout, id: string, rec?: NetworkRecord):
   }
   const pin = netnsPath(layout, id);
   try {
-    netCalls.umount2(pin, MNT.DETACH);
+    // Never through a link planted in its place.
+    if (!Deno.lstatSync(pin).isSymlink) netCalls.umount2(pin, MNT.DETACH | MNT.NOFOLLOW);
   } catch (err) {
-    if (!isErrno(err, "EINVAL") && !isErrno(err, "ENOENT")) throw err;
+    if (!(err instanceof Deno.errors.NotFound) && !isErrno(err, "EINVAL") && !isErrno(err, "ENOENT")) {
+      throw err;
+    }
   }
   try {
     Deno.removeSync(pin);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
-  for (const [ip, owner] of listLeases(layout)) {
-    if (owner !== id) continue;
-    try {
-      Deno.removeSync(`${leasesDir(layout)}/${ip}`);
-    } catch {
-      // Released meanwhile.
+  // Under the lock, each lease looked at again right before it goes: another
+  // collector may have released it and a new container taken the address.
+  if (!listDir(leasesDir(layout)).some((ip) => readLease(layout, ip) === id)) return;
+  withNetworkLock(layout, () => {
+    for (const ip of listDir(leasesDir(layout))) {
+      if (readLease(layout, ip) !== id) continue;
+      try {
+        Deno.removeSync(`${leasesDir(layout)}/${ip}`);
+      } catch {
+        // Released meanwhile.
+      }
     }
+  });
+}
+
+function listDir(path: string): string[] {
+  try {
+    return [...Deno.readDirSync(path)].map((e) => e.name);
+  } catch {
+    return [];
   }
 }
+
+function readLease(layout: Layout, ip: string): string | undefined {
+  try {
+    return Deno.readLinkSync(`${leasesDir(layout)}/${ip}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ids of containers `tinyo run` makes (the only ones on the bridge): 64 hex digits. */
+const RUN_ID = /^[0-9a-f]{64}$/;
 
 /**
  * Garbage collection: the namespace pins and leases of containers that
@@ -534,14 +630,30 @@ export function releaseNetwork(layout: Layout, id: string, rec?: NetworkRecord):
  */
 export function sweepNetwork(layout: Layout, hasRecord: (id: string) => boolean): string[] {
   const orphans = new Set<string>();
-  try {
-    for (const e of Deno.readDirSync(`${layout.stateDir}/netns`)) if (!hasRecord(e.name)) orphans.add(e.name);
-  } catch {
-    // No pins.
+  // Names on disk are checked before they become paths: only container ids.
+  for (const name of listDir(`${layout.stateDir}/netns`)) {
+    if (RUN_ID.test(name) && !hasRecord(name)) orphans.add(name);
   }
-  for (const owner of listLeases(layout).values()) if (!hasRecord(owner)) orphans.add(owner);
-  for (const id of orphans) releaseNetwork(layout, id);
-  return [...orphans];
+  for (const [ip, owner] of listLeases(layout)) {
+    if (!RUN_ID.test(owner)) {
+      try {
+        Deno.removeSync(`${leasesDir(layout)}/${ip}`);
+      } catch {
+        // Gone meanwhile.
+      }
+    } else if (!hasRecord(owner)) orphans.add(owner);
+  }
+  const released: string[] = [];
+  for (const id of orphans) {
+    // One that cannot go yet must not stop every tinyo command: next time.
+    try {
+      releaseNetwork(layout, id);
+      released.push(id);
+    } catch {
+      // Tried again by the next command.
+    }
+  }
+  return released;
 }
 
 /** What `tinyo network inspect` shows. */
@@ -591,7 +703,9 @@ export function pruneNetwork(layout: Layout, hasRecord: (id: string) => boolean)
     }
     const removed: string[] = [];
     using nl = Netlink.open();
-    if (findLink(nl, BRIDGE) !== undefined) {
+    const link = findLink(nl, BRIDGE);
+    if (link !== undefined) {
+      checkOwner(layout, nl, link);
       nl.request(delLink(BRIDGE, nl.next()), BRIDGE);
       removed.push(`bridge ${BRIDGE}`);
     }

@@ -330,7 +330,13 @@ export async function prepareContainer(
           ports: opts.publish ?? [],
         },
         () => publishedElsewhere(layout),
-        (net) => updateRecord(layout, id, (r) => ({ ...r, network: net })),
+        (net) => {
+          // Removed meanwhile (rm -f of a container being made): no rule may
+          // be made that no record names.
+          if (updateRecord(layout, id, (r) => ({ ...r, network: net })) === undefined) {
+            throw new TinyoError("The container was removed while it was being created");
+          }
+        },
       );
       updateRecord(layout, id, (r) => ({ ...r, network: base.network! }));
       joins.network = base.network.netns;

@@ -90,6 +90,8 @@ export const IFLA = {
   NET_NS_PID: 19,
   /** Move the link into the network namespace open on this fd, u32. */
   NET_NS_FD: 28,
+  /** The link's alias (`ip link set NAME alias TEXT`), NUL-terminated, at most 255 bytes. */
+  IFALIAS: 20,
 } as const;
 
 /** Attributes nested in IFLA_LINKINFO (linux/if_link.h, `IFLA_INFO_*`). */
@@ -505,6 +507,8 @@ export interface LinkChange {
   mtu?: number;
   /** The MAC address, 6 bytes. */
   address?: Uint8Array;
+  /** The alias, a free text (IFLA_IFALIAS; the kernel keeps up to 255 bytes). */
+  alias?: string;
 }
 
 /**
@@ -526,6 +530,12 @@ export function setLink(index: number, change: LinkChange, seq: number): Uint8Ar
       throw new TypeError(`Cannot set link address: ${change.address.length} bytes, expected 6`);
     }
     parts.push(attr(IFLA.ADDRESS, change.address));
+  }
+  if (change.alias !== undefined) {
+    if (new TextEncoder().encode(change.alias).length > 255 || change.alias.includes("\0")) {
+      throw new TypeError("Cannot set link alias: at most 255 bytes, without NUL");
+    }
+    parts.push(strAttr(IFLA.IFALIAS, change.alias));
   }
   return encodeMessage(RTM.NEWLINK, REQ_ACK, seq, concat(parts));
 }
@@ -644,6 +654,8 @@ export interface LinkInfo {
   address?: string;
   /** IFLA_LINKINFO → IFLA_INFO_KIND: "bridge", "veth", ... */
   kind?: string;
+  /** IFLA_IFALIAS. */
+  alias?: string;
 }
 
 function decodeStr(value: Uint8Array): string {
@@ -677,6 +689,8 @@ export function parseLink(payload: Uint8Array): LinkInfo {
   if (master !== undefined) link.master = decodeU32("IFLA_MASTER", master);
   const mtu = attrs.get(IFLA.MTU);
   if (mtu !== undefined) link.mtu = decodeU32("IFLA_MTU", mtu);
+  const alias = attrs.get(IFLA.IFALIAS);
+  if (alias !== undefined) link.alias = decodeStr(alias);
   const address = attrs.get(IFLA.ADDRESS);
   if (address !== undefined) {
     link.address = [...address].map((b) => b.toString(16).padStart(2, "0")).join(":");

@@ -14,10 +14,15 @@
  * - nat `TINYO-POSTROUTING`: masquerading (outbound, host to published port,
  *   hairpin);
  * - filter `TINYO-FORWARD`: lets traffic from and back to the bridge through
- *   when the FORWARD policy is DROP (as docker sets it);
- * - filter `TINYO-INPUT`: drops packets for 127.0.0.0/8 that arrive from the
- *   bridge (route_localnet, needed to publish on 127.0.0.1, would otherwise
- *   let a container reach the host's loopback-only services: CVE-2020-8558).
+ *   when the FORWARD policy is DROP (as docker sets it), and nothing else
+ *   into the bridge: a neighbour that routes the subnet through the host
+ *   reaches published ports only;
+ * - raw `TINYO-PREROUTING`, first of all (before connection tracking and
+ *   NAT): from the bridge, only the subnet's own source addresses and never
+ *   a destination in 127.0.0.0/8 (route_localnet, needed to publish on
+ *   127.0.0.1, would otherwise let a container reach the host's
+ *   loopback-only services: CVE-2020-8558); from anywhere else, nothing
+ *   addressed to the subnet (docker 28's direct-routing protection).
  *
  * With `--noflush`, iptables-restore keeps what it is not told about, but a
  * chain declaration line (`:NAME - [0:0]`) flushes that chain if it exists.
@@ -365,8 +370,8 @@ function nameserversOf(text: string): string[] {
  *
  * The host's `search`, `domain` and `options` lines are kept; comments and
  * other lines are dropped. Nameservers: `options.dns` when given (non-empty),
- * exactly those; else the host's that are reachable from a container (not
- * loopback, not 0.0.0.0); if none remain (e.g. systemd-resolved's stub
+ * exactly those; else the host's that are reachable from a container (IPv4,
+ * not loopback, not 0.0.0.0); if none remain (e.g. systemd-resolved's stub
  * 127.0.0.53), those of `options.upstreamText` (the content of
  * /run/systemd/resolve/resolv.conf, read by the caller) filtered the same
  * way; if still none, {@link FALLBACK_DNS} and `fallback: true`.
@@ -383,7 +388,10 @@ export function containerResolvConf(
     const words = line.trim().split(/\s+/);
     if (["search", "domain", "options"].includes(words[0]!) && words.length > 1) kept.push(words.join(" "));
   }
-  const reachable = (text: string): string[] => nameserversOf(text).filter((a) => !isLocalNameserver(a));
+  // The bridge is IPv4 only (IPv6 is off on the container's eth0): IPv6
+  // nameservers of the host would be unreachable.
+  const reachable = (text: string): string[] =>
+    nameserversOf(text).filter((a) => !isLocalNameserver(a) && !a.includes(":"));
   let nameservers: string[];
   let fallback = false;
   if (options.dns !== undefined && options.dns.length > 0) {
@@ -429,8 +437,8 @@ const DNAT_CHAIN = "TINYO-DNAT";
 const POSTROUTING_CHAIN = "TINYO-POSTROUTING";
 /** The filter chain that lets bridge traffic through FORWARD. */
 const FORWARD_CHAIN = "TINYO-FORWARD";
-/** The filter chain that keeps the bridge away from the host's loopback services. */
-const INPUT_CHAIN = "TINYO-INPUT";
+/** The raw chain that guards the host's loopback and the subnet (before conntrack and NAT). */
+const RAW_CHAIN = "TINYO-PREROUTING";
 
 /** Container ids as they may appear in a rule comment. */
 const ID_RE = /^[\w+.-]{1,128}$/;
@@ -510,7 +518,9 @@ export function bridgeRulesBatch(bridge: string, subnet: Subnet, save: string): 
   // Published ports, for packets from outside and from the host itself, sent
   // to any of the host's own addresses (the gateway address included).
   const jumps: [chain: string, rule: string][] = [
-    ["PREROUTING", `-A PREROUTING -m addrtype --dst-type LOCAL -j ${DNAT_CHAIN}`],
+    // Not for 127.0.0.0/8 from outside: a neighbour's packet to 127.0.0.1
+    // must not reach a port published on 127.0.0.1 only.
+    ["PREROUTING", `-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j ${DNAT_CHAIN}`],
     ["OUTPUT", `-A OUTPUT -m addrtype --dst-type LOCAL -j ${DNAT_CHAIN}`],
   ];
   for (const [chain, rule] of jumps) if (!hasJump(nat, chain, DNAT_CHAIN)) natLines.push(rule);
@@ -523,21 +533,31 @@ export function bridgeRulesBatch(bridge: string, subnet: Subnet, save: string): 
     // containers).
     `-A ${FORWARD_CHAIN} -i ${bridge} -j ACCEPT`,
     // Into the bridge: replies to the containers' own connections, and
-    // connections to published ports (DNATed by TINYO-DNAT).
+    // connections to published ports (DNATed by TINYO-DNAT); nothing else.
     `-A ${FORWARD_CHAIN} -o ${bridge} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`,
+    `-A ${FORWARD_CHAIN} -o ${bridge} -j DROP`,
   ];
-  // First in FORWARD, ahead of a DROP policy or other tools' rules.
-  if (!hasJump(filter, "FORWARD", FORWARD_CHAIN)) filterLines.push(`-I FORWARD 1 -j ${FORWARD_CHAIN}`);
-  filterLines.push(
-    `:${INPUT_CHAIN} - [0:0]`,
-    // CVE-2020-8558: with route_localnet on the bridge the host accepts
-    // packets for 127.0.0.0/8 from it; only replies within connections the
-    // host made to a port published on 127.0.0.1 may come in that way.
-    `-A ${INPUT_CHAIN} -i ${bridge} -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
-  );
-  // First in INPUT, ahead of any ACCEPT.
-  if (!hasJump(filter, "INPUT", INPUT_CHAIN)) filterLines.push(`-I INPUT 1 -j ${INPUT_CHAIN}`);
-  return batch([["nat", natLines], ["filter", filterLines]]);
+  // Appended, so that other tools' isolation rules (docker's DOCKER-USER and
+  // its bridges' chains) keep coming first.
+  if (!hasJump(filter, "FORWARD", FORWARD_CHAIN)) filterLines.push(`-A FORWARD -j ${FORWARD_CHAIN}`);
+  const rawLines = [
+    `:${RAW_CHAIN} - [0:0]`,
+    // CVE-2020-8558: route_localnet on the bridge makes the host accept
+    // packets for 127.0.0.0/8 from it. Replies to the host's own connections
+    // to a port published on 127.0.0.1 are not affected: at this point
+    // (before conntrack undoes the masquerade) they are addressed to the
+    // gateway.
+    `-A ${RAW_CHAIN} -d 127.0.0.0/8 -i ${bridge} -j DROP`,
+    // From the bridge, only the subnet's own addresses (no spoofed 127/8 or
+    // host addresses).
+    `-A ${RAW_CHAIN} ! -s ${net} -i ${bridge} -j DROP`,
+    // To the subnet, only through the bridge: a neighbour routing the subnet
+    // through this host reaches published ports (DNATed to the host's
+    // address, later), never a container's other ports.
+    `-A ${RAW_CHAIN} -d ${net} ! -i ${bridge} -j DROP`,
+  ];
+  if (!hasJump(tables.get("raw"), "PREROUTING", RAW_CHAIN)) rawLines.push(`-I PREROUTING 1 -j ${RAW_CHAIN}`);
+  return batch([["raw", rawLines], ["nat", natLines], ["filter", filterLines]]);
 }
 
 function checkId(id: string): void {
@@ -629,4 +649,23 @@ export function ownedRuleIds(save: string): string[] {
     if (m !== null) ids.add((m[1] ?? m[2])!);
   }
   return [...ids];
+}
+
+/**
+ * Whether `rawSave` (`iptables-save -t raw`) still holds the guard of the
+ * host's loopback against the bridge (the jump to TINYO-PREROUTING and its
+ * first rule): checked at every bridged start, since a firewall reload can
+ * remove it while route_localnet stays on.
+ */
+export function loopbackGuarded(rawSave: string, bridge: string): boolean {
+  const raw = tablesOf(rawSave).get("raw") ?? [];
+  // Matched word by word: iptables-save prints matches in its own order.
+  const words = (l: string): string[] => l.split(/\s+/);
+  const guard = (l: string): boolean => {
+    const w = words(l);
+    const at = (flag: string): string | undefined => w[w.indexOf(flag) + 1];
+    return w[0] === "-A" && w[1] === RAW_CHAIN && at("-d") === "127.0.0.0/8" && at("-i") === bridge &&
+      w[w.indexOf("-i") - 1] !== "!" && at("-j") === "DROP";
+  };
+  return hasJump(raw, "PREROUTING", RAW_CHAIN) && raw.some(guard);
 }

@@ -59,7 +59,7 @@ Deno.test(
     assert.equal(running.command, "sh -c echo to-stdout; echo to-stderr >&2; sleep 1; exit 3");
     assert.ok(running.pid > 1 && processStartTime(running.pid) !== undefined);
     const table = await t(["ps"]);
-    assert.match(table.stdout, /^CONTAINER ID\s+NAME\s+IMAGE\s+COMMAND\s+STATUS\s+PID\n/);
+    assert.match(table.stdout, /^CONTAINER ID\s+NAME\s+IMAGE\s+COMMAND\s+STATUS\s+PORTS\s+PID\n/);
     assert.match(
       table.stdout,
       new RegExp(

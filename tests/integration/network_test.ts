@@ -194,7 +194,8 @@ Deno.test("bridge: eth0 with an address, a default route, /etc/hosts and resolv.
     IMG,
     "sh",
     "-c",
-    "ip -o -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; ip -o link | wc -l",
+    "ip -o -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; ip -o link | wc -l; " +
+    "echo v6off=$(cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)",
   ]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /eth0\s+inet 10\.210\.0\.(\d+)\/16 /);
@@ -204,6 +205,12 @@ Deno.test("bridge: eth0 with an address, a default route, /etc/hosts and resolv.
   assert.match(r.stdout, /^192\.0\.2\.7\tdb\.local$/m);
   assert.match(r.stdout, /^nameserver 192\.0\.2\.53$/m);
   assert.match(r.stdout, /^2$/m, "lo and eth0 only");
+  // No IPv6 on either side: no router advertisements to fall for (CVE-2020-13401).
+  assert.match(r.stdout, /^v6off=1$/m);
+  assert.equal(
+    must("nsenter", inNs(HOST_NS, ["cat", "/proc/sys/net/ipv6/conf/tinyo0/disable_ipv6"]).slice(1)).trim(),
+    "1",
+  );
   // The host side: the bridge holds the gateway; the container's veth is gone with it.
   assert.match(must("ip", ["-n", HOST_NS, "-o", "-4", "addr", "show", "tinyo0"]), /10\.210\.0\.1\/16/);
   assert.deepEqual(networkLeftovers(), []);
@@ -443,6 +450,52 @@ Deno.test(
     assert.match(r.stdout, /done/);
     assert.doesNotMatch(r.stdout, /secret/, "the container got an answer from the host's loopback service");
     assert.doesNotMatch(out.stdout, /from /, `the host's loopback service saw the container: ${out.stdout}`);
+    // A firewall reload removes the guard while route_localnet stays on: the
+    // next container (no published port) puts it back before it runs.
+    must("nsenter", inNs(HOST_NS, ["iptables", "-t", "raw", "-F"]).slice(1));
+    must("nsenter", inNs(HOST_NS, ["iptables", "-t", "raw", "-X"]).slice(1));
+    const again = await tinyo(["run", "--network", "bridge", IMG, "true"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      must("nsenter", inNs(HOST_NS, ["iptables-save", "-t", "raw"]).slice(1)),
+      /-A TINYO-PREROUTING -d 127\.0\.0\.0\/8 -i tinyo0 -j DROP/,
+    );
+  },
+);
+
+Deno.test(
+  "attack: a neighbour routing the subnet through the host reaches published ports only",
+  opts,
+  async () => {
+    // The outside world's namespace routes 10.210.0.0/16 through the host (as
+    // a machine on the LAN could); forwarding is on once a container ran.
+    must("ip", ["-n", OUT_NS, "route", "add", "10.210.0.0/16", "via", HOST_IP]);
+    const id = await detached([
+      "--network",
+      "bridge",
+      "-p",
+      "8087:80",
+      IMG,
+      "sh",
+      "-c",
+      "(while true; do echo private | nc -l -p 7001; done) & while true; do echo public | nc -l -p 80; done",
+    ]);
+    try {
+      const ip = record(id).network!.ip!;
+      let published = "";
+      for (let i = 0; i < 20 && published !== "public"; i++) {
+        published = await ask(OUT_NS, HOST_IP, 8087);
+        if (published !== "public") await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(published, "public", "the published port works from outside");
+      // The container's own address and an unpublished port: dropped.
+      assert.equal(await ask(OUT_NS, ip, 7001), "", "an unpublished port answered a neighbour");
+      assert.equal(await ask(OUT_NS, ip, 80), "", "the container's address answered a neighbour directly");
+    } finally {
+      must("ip", ["-n", OUT_NS, "route", "del", "10.210.0.0/16"]);
+      await tinyo(["rm", "-f", id]);
+    }
+    assert.deepEqual(networkLeftovers(), []);
   },
 );
 
@@ -496,6 +549,31 @@ Deno.test("bad network input: one line, exit 125, nothing left", opts, async () 
     assert.match(r.stderr.trim(), message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
     assert.deepEqual(networkLeftovers(), [], flags.join(" "));
+  }
+  // A UDP port something on the host holds (here a python socket): refused.
+  const holder = new Deno.Command("nsenter", {
+    args: inNs(HOST_NS, [
+      "python3",
+      "-c",
+      "import socket,time; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.53', 5399)); " +
+      "print('bound', flush=True); time.sleep(30)",
+    ]).slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = holder.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    const r = await tinyo(["run", "--network", "bridge", "-p", "5399:53/udp", IMG, "true"]);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr.trim(), /^tinyo: Cannot publish 0\.0\.0\.0:5399\/udp: the host port is in use$/);
+    assert.deepEqual(networkLeftovers(), []);
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+    await holder.stdout.cancel().catch(() => {});
   }
   // A port another container publishes: refused, and the first keeps it.
   const first = await detached(["--network", "bridge", "-p", "8085:80", IMG, "sleep", "60"]);
@@ -581,6 +659,38 @@ Deno.test("a configured subnet; a bridge with another address is refused", opts,
   } finally {
     Deno.removeSync(`${ROOT}/network.json`);
     await tinyo(["network", "prune"]);
+  }
+  assert.deepEqual(networkLeftovers(), []);
+});
+
+Deno.test("another --root can neither use nor prune this root's bridge", opts, async () => {
+  const id = await detached(["--network", "bridge", IMG, "sleep", "60"]);
+  const other = makeRoot("tinyo-net-other-");
+  const inOther = async (args: string[]): Promise<Result> => {
+    const out = await new Deno.Command("nsenter", {
+      args: inNs(HOST_NS, [Deno.execPath(), ...tinyoArgv(other, args)]).slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+  try {
+    // Its leases would start at the same first address as ours.
+    const run = await inOther(["run", "-q", "--network", "bridge", IMG, "true"]);
+    assert.equal(run.code, 125, run.stderr);
+    assert.match(
+      run.stderr,
+      /^tinyo: Cannot use bridge tinyo0: it belongs to the tinyo state in .*tinyo-net-.*\/state \(another --root\)/,
+    );
+    const prune = await inOther(["network", "prune"]);
+    assert.equal(prune.code, 125, prune.stderr);
+    assert.ok(hostLinks().includes("tinyo0"));
+    assert.equal(hostLinks().filter((l) => l.startsWith("tv")).length, 1);
+    assert.deepEqual(leftovers(other), []);
+  } finally {
+    await tinyo(["rm", "-f", id]);
+    Deno.removeSync(other, { recursive: true });
   }
   assert.deepEqual(networkLeftovers(), []);
 });

@@ -82,6 +82,8 @@ Deno.test("parseRunArgs() builds run options; -- and --rootfs are accepted", () 
   assert.throws(() => parseRunArgs(["--ip", "10.210.0", "i"]), /Invalid --ip "10\.210\.0"/);
   assert.throws(() => parseRunArgs(["--mac-address", "01:00:00:00:00:01", "i"]), /Invalid --mac-address/);
   assert.throws(() => parseRunArgs(["-p", "80:80/sctp", "i"]), /Invalid -p "80:80\/sctp"/);
+  // The host name goes into /etc/hosts: no second line through it.
+  assert.throws(() => parseRunArgs(["--hostname", "evil\n6.6.6.6 example.com", "i"]), /Invalid --hostname/);
   assert.throws(
     () => parseRunArgs(["--network", "container:x", "--dns", "1.1.1.1", "i"]),
     /--dns and --add-host/,

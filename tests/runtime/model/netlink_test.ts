@@ -439,3 +439,14 @@ Deno.test("checkIfName() rejects what dev_valid_name rejects", () => {
     assert.throws(() => checkIfName(name), TypeError, JSON.stringify(name));
   }
 });
+
+Deno.test("setLink() sets an alias (IFLA_IFALIAS, NUL-terminated) and parseLink() reads it back", () => {
+  const [msg] = decodeMessages(setLink(5, { alias: "tinyo /run/tinyo" }, 9));
+  const attrs = parseAttrs(msg!.payload.subarray(16));
+  assert.deepEqual([...attrs.get(IFLA.IFALIAS)!], [...new TextEncoder().encode("tinyo /run/tinyo\0")]);
+  assert.equal(IFLA.IFALIAS, 20);
+  // A reply carrying it.
+  assert.equal(parseLink(msg!.payload).alias, "tinyo /run/tinyo");
+  assert.throws(() => setLink(5, { alias: "x".repeat(256) }, 1), TypeError);
+  assert.throws(() => setLink(5, { alias: "a\0b" }, 1), TypeError);
+});

@@ -14,6 +14,7 @@ import {
   gatewayOf,
   inSubnet,
   isHostname,
+  loopbackGuarded,
   NETWORK_NAME,
   ownedRuleIds,
   parseAddHost,
@@ -410,8 +411,9 @@ Deno.test("containerResolvConf() keeps the host's reachable nameservers", () => 
 
 Deno.test("containerResolvConf() goes from systemd-resolved's stub to its upstream file", () => {
   assert.deepEqual(containerResolvConf(STUB, { upstreamText: UPSTREAM }), {
-    text: "nameserver 192.168.1.1\nnameserver 2001:db8::53\noptions edns0 trust-ad\nsearch lan example.com\n",
-    nameservers: ["192.168.1.1", "2001:db8::53"],
+    // IPv6 nameservers are left out: the bridge is IPv4 only.
+    text: "nameserver 192.168.1.1\noptions edns0 trust-ad\nsearch lan example.com\n",
+    nameservers: ["192.168.1.1"],
     fallback: false,
   });
 });
@@ -454,6 +456,12 @@ Deno.test("bridgedHostsFile() names localhost, the container and the extra hosts
 
 // --- iptables ---------------------------------------------------------------------
 
+const NETWORK_RULES_RAW = [
+  ":TINYO-PREROUTING - [0:0]",
+  "-A TINYO-PREROUTING -d 127.0.0.0/8 -i tinyo0 -j DROP",
+  "-A TINYO-PREROUTING ! -s 10.210.0.0/16 -i tinyo0 -j DROP",
+  "-A TINYO-PREROUTING -d 10.210.0.0/16 ! -i tinyo0 -j DROP",
+];
 const NETWORK_RULES_NAT = [
   ":TINYO-POSTROUTING - [0:0]",
   "-A TINYO-POSTROUTING -s 10.210.0.0/16 ! -o tinyo0 -j MASQUERADE",
@@ -464,26 +472,25 @@ const NETWORK_RULES_FILTER = [
   ":TINYO-FORWARD - [0:0]",
   "-A TINYO-FORWARD -i tinyo0 -j ACCEPT",
   "-A TINYO-FORWARD -o tinyo0 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT",
-];
-const NETWORK_RULES_INPUT = [
-  ":TINYO-INPUT - [0:0]",
-  "-A TINYO-INPUT -i tinyo0 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+  "-A TINYO-FORWARD -o tinyo0 -j DROP",
 ];
 
 Deno.test("bridgeRulesBatch() on a fresh host declares every chain and adds every jump", () => {
   const want = [
+    "*raw",
+    ...NETWORK_RULES_RAW,
+    "-I PREROUTING 1 -j TINYO-PREROUTING",
+    "COMMIT",
     "*nat",
     ":TINYO-DNAT - [0:0]",
     ...NETWORK_RULES_NAT,
-    "-A PREROUTING -m addrtype --dst-type LOCAL -j TINYO-DNAT",
+    "-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j TINYO-DNAT",
     "-A OUTPUT -m addrtype --dst-type LOCAL -j TINYO-DNAT",
     "-A POSTROUTING -j TINYO-POSTROUTING",
     "COMMIT",
     "*filter",
     ...NETWORK_RULES_FILTER,
-    "-I FORWARD 1 -j TINYO-FORWARD",
-    ...NETWORK_RULES_INPUT,
-    "-I INPUT 1 -j TINYO-INPUT",
+    "-A FORWARD -j TINYO-FORWARD",
     "COMMIT",
     "",
   ].join("\n");
@@ -496,18 +503,38 @@ Deno.test("bridgeRulesBatch() keeps TINYO-DNAT and does not duplicate jumps", ()
   assert.equal(
     out,
     [
+      "*raw",
+      ...NETWORK_RULES_RAW,
+      "-I PREROUTING 1 -j TINYO-PREROUTING",
+      "COMMIT",
       "*nat",
       ...NETWORK_RULES_NAT,
       "COMMIT",
       "*filter",
       ...NETWORK_RULES_FILTER,
-      ...NETWORK_RULES_INPUT,
-      "-I INPUT 1 -j TINYO-INPUT",
       "COMMIT",
       "",
     ].join("\n"),
   );
   assert.ok(!out.includes(":TINYO-DNAT"), "declaring TINYO-DNAT would flush the containers' rules");
+});
+
+Deno.test("loopbackGuarded() needs the raw jump and the loopback drop for this bridge", () => {
+  const guarded =
+    "*raw\n:PREROUTING ACCEPT [0:0]\n:TINYO-PREROUTING - [0:0]\n-A PREROUTING -j TINYO-PREROUTING\n" +
+    "-A TINYO-PREROUTING -d 127.0.0.0/8 -i tinyo0 -j DROP\nCOMMIT\n";
+  assert.equal(loopbackGuarded(guarded, "tinyo0"), true);
+  assert.equal(loopbackGuarded(guarded, "br1"), false);
+  // A flush keeps the chain declaration but loses the rules and the jump.
+  assert.equal(loopbackGuarded("*raw\n:TINYO-PREROUTING - [0:0]\nCOMMIT\n", "tinyo0"), false);
+  assert.equal(loopbackGuarded(guarded.replace("-A PREROUTING -j TINYO-PREROUTING\n", ""), "tinyo0"), false);
+  assert.equal(loopbackGuarded("", "tinyo0"), false);
+  // In either order of the matches; a negated interface is not the guard.
+  assert.equal(
+    loopbackGuarded(guarded.replace("-d 127.0.0.0/8 -i tinyo0", "-i tinyo0 -d 127.0.0.0/8"), "tinyo0"),
+    true,
+  );
+  assert.equal(loopbackGuarded(guarded.replace("-i tinyo0", "! -i tinyo0"), "tinyo0"), false);
 });
 
 Deno.test("bridgeRulesBatch() looks for each jump in its own table and chain", () => {
@@ -526,7 +553,7 @@ COMMIT
 `;
   const out = bridgeRulesBatch("br-x", parseSubnet("192.168.7.4/30"), save);
   assert.ok(out.includes("\n-A POSTROUTING -j TINYO-POSTROUTING\n"));
-  assert.ok(out.includes("\n-I FORWARD 1 -j TINYO-FORWARD\n"));
+  assert.ok(out.includes("\n-A FORWARD -j TINYO-FORWARD\n"));
   assert.ok(!out.includes("-A PREROUTING") && !out.includes("-A OUTPUT") && !out.includes(":TINYO-DNAT"));
   assert.ok(out.includes("-A TINYO-POSTROUTING -s 192.168.7.4/30 ! -o br-x -j MASQUERADE\n"));
   assert.throws(() => bridgeRulesBatch("a bridge", parseSubnet(DEFAULT_SUBNET), ""), TypeError);
