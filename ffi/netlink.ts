@@ -51,7 +51,12 @@ export function udpPortFree(address: number, port: number): boolean {
     if (libc.bind(fd, addr, 16) === 0) return true;
     const errno = lastErrno();
     if (errno === 98 /* EADDRINUSE */) return false;
-    throw new SyscallError({ syscall: "bind", errno, path: `udp port ${port}` });
+    // errno is read after the call: the runtime may have failed a call of its
+    // own in between (757e512); one unexpected answer is asked again.
+    if (libc.bind(fd, addr, 16) === 0) return true;
+    const again = lastErrno();
+    if (again === 98) return false;
+    throw new SyscallError({ syscall: "bind", errno: again, path: `udp port ${port}` });
   } finally {
     libc.close(fd);
   }

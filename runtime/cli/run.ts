@@ -278,7 +278,7 @@ function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
   // It goes into /etc/hosts and /etc/hostname: a name, nothing else.
   if (hostname !== undefined && !isHostname(hostname)) {
     throw new UsageError(
-      `Invalid --hostname ${JSON.stringify(hostname)}: not a host name (letters, digits, '-', '.')`,
+      `Invalid --hostname ${JSON.stringify(hostname)}: not a valid host name (letters, digits, '-', '.')`,
     );
   }
   const security = parseSecurityOpts(p.values.get("security-opt") ?? []);

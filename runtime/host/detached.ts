@@ -238,9 +238,11 @@ export function cleanupContainer(layout: Layout, id: string): void {
   const exitCode = recordedExit(layout, id);
   // A cgroup that will not go keeps the record (the garbage collector and
   // `rm` try again): nothing may be left that no record names.
-  // Its network goes now (ports, address, veth), as docker's does on stop.
-  const busy = removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0 ||
-    (rec.network !== undefined && !releaseNetworkOf(layout, rec));
+  // Its network goes now (ports, address, veth), as docker's does on stop;
+  // marked released only once it is (its ports stay taken until then).
+  const netBusy = rec.network !== undefined && rec.network.released !== true &&
+    !releaseNetworkOf(layout, rec);
+  const busy = removeCgroupDirs(rec.cgroups ?? [], false, rec.cgroupPath).length > 0 || netBusy;
   if (rec.autoRemove && !busy) {
     removeTree(`${exitDir(layout)}/${id}`);
     removeContainer(layout, id);
@@ -248,6 +250,7 @@ export function cleanupContainer(layout: Layout, id: string): void {
   }
   updateRecord(layout, id, (r) => ({
     ...r,
+    ...(r.network !== undefined && !netBusy ? { network: { ...r.network, released: true } } : {}),
     status: "stopped",
     finishedAt: new Date().toISOString(),
     ...(exitCode !== undefined ? { exitCode } : {}),

@@ -94,6 +94,8 @@ export interface NetworkRecord {
   mac?: string;
   /** Published ports, recorded before their rules exist. */
   ports?: PublishedPort[];
+  /** Everything above is gone (a detached container that ended; its record stays until rm). */
+  released?: boolean;
 }
 
 /** What `tinyo run` asks of the bridge. */
@@ -183,6 +185,7 @@ export function attachBridge(
   request: BridgeRequest,
   publishedElsewhere: () => PublishedPort[],
   onReserved: (rec: NetworkRecord) => void,
+  hasRecord: (id: string) => boolean = () => true,
 ): NetworkRecord {
   const { subnet } = networkConfig(layout);
   const [first, last] = usableRange(subnet);
@@ -213,7 +216,17 @@ export function attachBridge(
     if (ports.length > 0) rec.ports = ports;
     onReserved(rec);
     if (ports.length > 0) {
-      iptablesRestore(bridgeRulesBatch(BRIDGE, subnet, iptablesSave()) + portRulesBatch(id, rec.ip, ports));
+      // With the rules at hand: those of containers that have no record any
+      // more (an iptables-restore that outlived a SIGKILLed tinyo) go in the
+      // same batch, so a stale rule never shadows this container's port.
+      const save = iptablesSave();
+      const stale = ownedRuleIds(save).filter((owner) => owner !== id && !hasRecord(owner));
+      iptablesRestore(
+        bridgeRulesBatch(BRIDGE, subnet, save) + stale.map((owner) =>
+          deleteRulesBatch(save, owner)
+        ).join("") +
+          portRulesBatch(id, rec.ip, ports),
+      );
     }
   });
   // The pair, its far end created directly inside the container's namespace.
@@ -263,10 +276,26 @@ function pinNetns(path: string): Netlink {
       writeSysctl("net/ipv6/conf/default/disable_ipv6", "1", true);
       return Netlink.open();
     } finally {
-      netCalls.setns(home, CLONE.NEWNET, "the runtime's own network namespace");
+      goHome(home);
     }
   } finally {
     netCalls.close(home);
+  }
+}
+
+/**
+ * Moves the main thread back to the runtime's network namespace. If that
+ * fails nothing tinyo does next may run (it would act on the container's
+ * namespace): the process ends at once; the record names everything made,
+ * and the next tinyo command removes it.
+ */
+function goHome(home: number): void {
+  try {
+    netCalls.setns(home, CLONE.NEWNET, "the runtime's own network namespace");
+  } catch (err) {
+    // deno-lint-ignore no-console
+    console.error(`tinyo: ${(err as Error).message}`);
+    Deno.exit(125);
   }
 }
 
@@ -354,7 +383,9 @@ function ensureBridge(layout: Layout, nl: Netlink, subnet: Subnet): number {
  * (another `--root` on the same host would lease the same addresses).
  */
 function ownerAlias(layout: Layout): string {
-  return `tinyo ${layout.stateDir}`;
+  // The real path: `--root r` from two directories is two states, and
+  // `/var//lib/x` the same one as `/var/lib/x`.
+  return `tinyo ${Deno.realPathSync(layout.stateDir)}`;
 }
 
 /**

@@ -111,8 +111,10 @@ function resolvConfFor(opts: RunOptions): string {
 
 /** The ports other live containers publish (a port is published once). */
 function publishedElsewhere(layout: Layout): PublishedPort[] {
+  // Until their rules are gone (a stopped container whose release failed
+  // still has them), ports stay taken.
   return listRecords(layout).flatMap((r) =>
-    r.status !== "stopped" && r.network?.ports !== undefined ? r.network.ports : []
+    r.network?.ports !== undefined && r.network.released !== true ? r.network.ports : []
   );
 }
 
@@ -337,6 +339,7 @@ export async function prepareContainer(
             throw new TinyoError("The container was removed while it was being created");
           }
         },
+        (other) => readRecord(layout, other) !== undefined,
       );
       updateRecord(layout, id, (r) => ({ ...r, network: base.network! }));
       joins.network = base.network.netns;

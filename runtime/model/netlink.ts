@@ -507,7 +507,7 @@ export interface LinkChange {
   mtu?: number;
   /** The MAC address, 6 bytes. */
   address?: Uint8Array;
-  /** The alias, a free text (IFLA_IFALIAS; the kernel keeps up to 255 bytes). */
+  /** The alias, a free text (IFLA_IFALIAS; at most 254 bytes, the kernel's IFALIASZ with its NUL). */
   alias?: string;
 }
 
@@ -532,8 +532,9 @@ export function setLink(index: number, change: LinkChange, seq: number): Uint8Ar
     parts.push(attr(IFLA.ADDRESS, change.address));
   }
   if (change.alias !== undefined) {
-    if (new TextEncoder().encode(change.alias).length > 255 || change.alias.includes("\0")) {
-      throw new TypeError("Cannot set link alias: at most 255 bytes, without NUL");
+    // IFALIASZ is 256 with the terminating NUL.
+    if (new TextEncoder().encode(change.alias).length > 255 - 1 || change.alias.includes("\0")) {
+      throw new TypeError("Cannot set link alias: at most 254 bytes, without NUL");
     }
     parts.push(strAttr(IFLA.IFALIAS, change.alias));
   }

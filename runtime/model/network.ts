@@ -537,11 +537,14 @@ export function bridgeRulesBatch(bridge: string, subnet: Subnet, save: string): 
     `-A ${FORWARD_CHAIN} -o ${bridge} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`,
     `-A ${FORWARD_CHAIN} -o ${bridge} -j DROP`,
   ];
-  // Appended, so that other tools' isolation rules (docker's DOCKER-USER and
-  // its bridges' chains) keep coming first.
-  if (!hasJump(filter, "FORWARD", FORWARD_CHAIN)) filterLines.push(`-A FORWARD -j ${FORWARD_CHAIN}`);
+  // First in FORWARD, ahead of a DROP policy or a final REJECT of other
+  // tools (firewalld, ufw). It matches only traffic of this bridge, and
+  // other bridges keep their own guards (docker's raw rules, like ours).
+  if (!hasJump(filter, "FORWARD", FORWARD_CHAIN)) filterLines.push(`-I FORWARD 1 -j ${FORWARD_CHAIN}`);
   const rawLines = [
     `:${RAW_CHAIN} - [0:0]`,
+    // The host's own traffic (to its gateway address too) goes through lo.
+    `-A ${RAW_CHAIN} -i lo -j RETURN`,
     // CVE-2020-8558: route_localnet on the bridge makes the host accept
     // packets for 127.0.0.0/8 from it. Replies to the host's own connections
     // to a port published on 127.0.0.1 are not affected: at this point
@@ -659,13 +662,12 @@ export function ownedRuleIds(save: string): string[] {
  */
 export function loopbackGuarded(rawSave: string, bridge: string): boolean {
   const raw = tablesOf(rawSave).get("raw") ?? [];
-  // Matched word by word: iptables-save prints matches in its own order.
-  const words = (l: string): string[] => l.split(/\s+/);
-  const guard = (l: string): boolean => {
-    const w = words(l);
-    const at = (flag: string): string | undefined => w[w.indexOf(flag) + 1];
-    return w[0] === "-A" && w[1] === RAW_CHAIN && at("-d") === "127.0.0.0/8" && at("-i") === bridge &&
-      w[w.indexOf("-i") - 1] !== "!" && at("-j") === "DROP";
-  };
-  return hasJump(raw, "PREROUTING", RAW_CHAIN) && raw.some(guard);
+  // Exactly as iptables-save prints tinyo's own rules: the plain jump from
+  // PREROUTING, and the guard right after the lo exception in the chain (a
+  // rule with more matches, a negation, or another rule before it does not
+  // count). Other tools may insert raw rules ahead of the jump: they drop
+  // (docker's do), nothing in raw can accept past it.
+  const chain = raw.filter((l) => l.startsWith(`-A ${RAW_CHAIN} `));
+  return raw.includes(`-A PREROUTING -j ${RAW_CHAIN}`) && chain[0] === `-A ${RAW_CHAIN} -i lo -j RETURN` &&
+    chain[1] === `-A ${RAW_CHAIN} -d 127.0.0.0/8 -i ${bridge} -j DROP`;
 }

@@ -233,6 +233,8 @@ libc.symbols.execv(args[0], new Uint8Array(argv.buffer));
           "run",
           "-d",
           "-q",
+          "--network",
+          "none",
           "--name",
           "evil",
           "--rootfs",
@@ -418,7 +420,7 @@ async function createWaiting(runArgs: string[]): Promise<string> {
   const { parseRunArgs } = await import("../../runtime/cli/run.ts");
   const { resolveLayout } = await import("../../runtime/host/records.ts");
   const layout = resolveLayout(ROOT);
-  const parsed = parseRunArgs([...runArgs, IMG, "sleep", "60"]);
+  const parsed = parseRunArgs(["--network", "none", ...runArgs, IMG, "sleep", "60"]);
   if (parsed === "help") throw new Error("unexpected help");
   const c = await prepareContainer(layout, parsed, { pull: "never" }, { detached: true });
   Deno.writeTextFileSync(

@@ -334,41 +334,47 @@ Deno.test(
   },
 );
 
-Deno.test("published UDP port reaches the container; -p CTRPORT picks a free host port", opts, async () => {
-  const id = await detached([
-    "--network",
-    "bridge",
-    "-p",
-    "5353:53/udp",
-    "-p",
-    "81",
-    IMG,
-    "nc",
-    "-u",
-    "-l",
-    "-p",
-    "53",
-  ]);
-  try {
-    const ports = record(id).network!.ports!;
-    assert.equal(ports.length, 2);
-    const picked = ports[1]!.hostPort;
-    assert.ok(picked > 0 && picked !== 81, `picked ${picked}`);
-    const port = await tinyo(["port", id, "81"]);
-    assert.equal(port.stdout.trim(), `0.0.0.0:${picked}`);
-    for (let i = 0; i < 20; i++) {
-      // Debian's busybox nc has no UDP: bash's /dev/udp sends one datagram.
-      await inNamespace(OUT_NS, ["bash", "-c", `echo datagram > /dev/udp/${HOST_IP}/5353`]);
-      await new Promise((r) => setTimeout(r, 100));
-      const logs = await tinyo(["logs", id]);
-      if (logs.stdout.includes("datagram")) break;
-      if (i === 19) assert.fail(`the datagram never arrived: ${JSON.stringify(logs)}`);
+Deno.test(
+  "published UDP ports reach the container from outside and from the host's 127.0.0.1; -p CTRPORT picks a port",
+  opts,
+  async () => {
+    // busybox nc -u -l answers its first peer only: one listener per sender.
+    const id = await detached([
+      "--network",
+      "bridge",
+      "-p",
+      "5353:53/udp",
+      "-p",
+      "5354:54/udp",
+      "-p",
+      "81",
+      IMG,
+      "sh",
+      "-c",
+      "nc -u -l -p 54 & exec nc -u -l -p 53",
+    ]);
+    try {
+      const ports = record(id).network!.ports!;
+      assert.equal(ports.length, 3);
+      const picked = ports[2]!.hostPort;
+      assert.ok(picked > 0 && picked !== 81, `picked ${picked}`);
+      const port = await tinyo(["port", id, "81"]);
+      assert.equal(port.stdout.trim(), `0.0.0.0:${picked}`);
+      for (let i = 0; i < 20; i++) {
+        // Debian's busybox nc has no UDP: bash's /dev/udp sends one datagram.
+        await inNamespace(OUT_NS, ["bash", "-c", `echo from-outside > /dev/udp/${HOST_IP}/5353`]);
+        await inNamespace(HOST_NS, ["bash", "-c", "echo from-host > /dev/udp/127.0.0.1/5354"]);
+        await new Promise((r) => setTimeout(r, 100));
+        const logs = await tinyo(["logs", id]);
+        if (logs.stdout.includes("from-outside") && logs.stdout.includes("from-host")) break;
+        if (i === 19) assert.fail(`the datagrams never arrived: ${JSON.stringify(logs)}`);
+      }
+    } finally {
+      await tinyo(["rm", "-f", id]);
     }
-  } finally {
-    await tinyo(["rm", "-f", id]);
-  }
-  assert.deepEqual(networkLeftovers(), []);
-});
+    assert.deepEqual(networkLeftovers(), []);
+  },
+);
 
 Deno.test(
   "twenty containers started at once get twenty addresses; rm releases everything",
@@ -498,6 +504,54 @@ Deno.test(
     assert.deepEqual(networkLeftovers(), []);
   },
 );
+
+Deno.test("a stale port rule of a container without a record never shadows a new one", opts, async () => {
+  // As an iptables-restore that outlived a SIGKILLed tinyo would leave it.
+  const ghost = "f".repeat(64);
+  await tinyo(["run", "--network", "bridge", IMG, "true"]); // the bridge and its chains
+  const batch = "*nat\n-A TINYO-DNAT -p tcp -m tcp --dport 8096 -m comment --comment tinyo:" + ghost +
+    " -j DNAT --to-destination 10.210.9.9:80\nCOMMIT\n";
+  const restore = await inNamespace(HOST_NS, ["iptables-restore", "--noflush"], batch);
+  assert.equal(restore.code, 0, restore.stderr);
+  const id = await detached([
+    "--network",
+    "bridge",
+    "-p",
+    "8096:80",
+    IMG,
+    "sh",
+    "-c",
+    "while true; do echo fresh | nc -l -p 80; done",
+  ]);
+  try {
+    assert.ok(!hostRules().includes(ghost), "the stale rule is gone");
+    let got = "";
+    for (let i = 0; i < 20 && got !== "fresh"; i++) {
+      got = await ask(OUT_NS, HOST_IP, 8096);
+      if (got !== "fresh") await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(got, "fresh");
+  } finally {
+    await tinyo(["rm", "-f", id]);
+  }
+  assert.deepEqual(networkLeftovers(), []);
+});
+
+Deno.test("the host reaches its own gateway address (raw guards let lo through)", opts, async () => {
+  await tinyo(["run", "--network", "bridge", IMG, "true"]);
+  const l = listen(HOST_NS, 9998, "gw", "10.210.0.1");
+  try {
+    let got = "";
+    for (let i = 0; i < 20 && got !== "gw"; i++) {
+      got = await ask(HOST_NS, "10.210.0.1", 9998);
+      if (got !== "gw") await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(got, "gw");
+  } finally {
+    l.child.kill("SIGTERM");
+    await l.out;
+  }
+});
 
 Deno.test("a bridged run SIGKILLed at random moments: the next command leaves nothing", opts, async () => {
   const rounds = Number(Deno.env.get("TINYO_KILL_ROUNDS") ?? "8");

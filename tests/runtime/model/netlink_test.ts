@@ -447,6 +447,6 @@ Deno.test("setLink() sets an alias (IFLA_IFALIAS, NUL-terminated) and parseLink(
   assert.equal(IFLA.IFALIAS, 20);
   // A reply carrying it.
   assert.equal(parseLink(msg!.payload).alias, "tinyo /run/tinyo");
-  assert.throws(() => setLink(5, { alias: "x".repeat(256) }, 1), TypeError);
+  assert.throws(() => setLink(5, { alias: "x".repeat(255) }, 1), TypeError);
   assert.throws(() => setLink(5, { alias: "a\0b" }, 1), TypeError);
 });

@@ -458,6 +458,7 @@ Deno.test("bridgedHostsFile() names localhost, the container and the extra hosts
 
 const NETWORK_RULES_RAW = [
   ":TINYO-PREROUTING - [0:0]",
+  "-A TINYO-PREROUTING -i lo -j RETURN",
   "-A TINYO-PREROUTING -d 127.0.0.0/8 -i tinyo0 -j DROP",
   "-A TINYO-PREROUTING ! -s 10.210.0.0/16 -i tinyo0 -j DROP",
   "-A TINYO-PREROUTING -d 10.210.0.0/16 ! -i tinyo0 -j DROP",
@@ -490,7 +491,7 @@ Deno.test("bridgeRulesBatch() on a fresh host declares every chain and adds ever
     "COMMIT",
     "*filter",
     ...NETWORK_RULES_FILTER,
-    "-A FORWARD -j TINYO-FORWARD",
+    "-I FORWARD 1 -j TINYO-FORWARD",
     "COMMIT",
     "",
   ].join("\n");
@@ -519,22 +520,48 @@ Deno.test("bridgeRulesBatch() keeps TINYO-DNAT and does not duplicate jumps", ()
   assert.ok(!out.includes(":TINYO-DNAT"), "declaring TINYO-DNAT would flush the containers' rules");
 });
 
-Deno.test("loopbackGuarded() needs the raw jump and the loopback drop for this bridge", () => {
+Deno.test("loopbackGuarded() needs the raw jump and the loopback drop for this bridge, exactly", () => {
   const guarded =
     "*raw\n:PREROUTING ACCEPT [0:0]\n:TINYO-PREROUTING - [0:0]\n-A PREROUTING -j TINYO-PREROUTING\n" +
-    "-A TINYO-PREROUTING -d 127.0.0.0/8 -i tinyo0 -j DROP\nCOMMIT\n";
+    "-A TINYO-PREROUTING -i lo -j RETURN\n-A TINYO-PREROUTING -d 127.0.0.0/8 -i tinyo0 -j DROP\nCOMMIT\n";
   assert.equal(loopbackGuarded(guarded, "tinyo0"), true);
   assert.equal(loopbackGuarded(guarded, "br1"), false);
   // A flush keeps the chain declaration but loses the rules and the jump.
   assert.equal(loopbackGuarded("*raw\n:TINYO-PREROUTING - [0:0]\nCOMMIT\n", "tinyo0"), false);
   assert.equal(loopbackGuarded(guarded.replace("-A PREROUTING -j TINYO-PREROUTING\n", ""), "tinyo0"), false);
   assert.equal(loopbackGuarded("", "tinyo0"), false);
-  // In either order of the matches; a negated interface is not the guard.
+  // Not the guard: negated, narrowed by more matches, or after another rule.
+  assert.equal(loopbackGuarded(guarded.replace("-i tinyo0", "! -i tinyo0"), "tinyo0"), false);
   assert.equal(
-    loopbackGuarded(guarded.replace("-d 127.0.0.0/8 -i tinyo0", "-i tinyo0 -d 127.0.0.0/8"), "tinyo0"),
+    loopbackGuarded(guarded.replace("-i tinyo0 -j DROP", "-i tinyo0 -p udp -j DROP"), "tinyo0"),
+    false,
+  );
+  assert.equal(
+    loopbackGuarded(
+      guarded.replace(
+        "-A TINYO-PREROUTING -i lo",
+        "-A TINYO-PREROUTING -j RETURN\n-A TINYO-PREROUTING -i lo",
+      ),
+      "tinyo0",
+    ),
+    false,
+  );
+  // A conditional jump is not the jump.
+  assert.equal(
+    loopbackGuarded(guarded.replace("-A PREROUTING -j", "-A PREROUTING -i eth9 -j"), "tinyo0"),
+    false,
+  );
+  // Another tool's raw rule ahead of the jump is fine (raw rules drop or mark).
+  assert.equal(
+    loopbackGuarded(
+      guarded.replace(
+        "-A PREROUTING -j",
+        "-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP\n-A PREROUTING -j",
+      ),
+      "tinyo0",
+    ),
     true,
   );
-  assert.equal(loopbackGuarded(guarded.replace("-i tinyo0", "! -i tinyo0"), "tinyo0"), false);
 });
 
 Deno.test("bridgeRulesBatch() looks for each jump in its own table and chain", () => {
@@ -553,7 +580,7 @@ COMMIT
 `;
   const out = bridgeRulesBatch("br-x", parseSubnet("192.168.7.4/30"), save);
   assert.ok(out.includes("\n-A POSTROUTING -j TINYO-POSTROUTING\n"));
-  assert.ok(out.includes("\n-A FORWARD -j TINYO-FORWARD\n"));
+  assert.ok(out.includes("\n-I FORWARD 1 -j TINYO-FORWARD\n"));
   assert.ok(!out.includes("-A PREROUTING") && !out.includes("-A OUTPUT") && !out.includes(":TINYO-DNAT"));
   assert.ok(out.includes("-A TINYO-POSTROUTING -s 192.168.7.4/30 ! -o br-x -j MASQUERADE\n"));
   assert.throws(() => bridgeRulesBatch("a bridge", parseSubnet(DEFAULT_SUBNET), ""), TypeError);
