@@ -24,6 +24,11 @@ export interface OptionSpec {
   short?: string;
   /** Takes a value (otherwise a boolean flag). */
   value?: boolean;
+  /**
+   * A flag that may carry a value only as `--name=VALUE` (`--explain`,
+   * `--explain=FILE`): recorded as a flag, and its value when given.
+   */
+  optionalValue?: boolean;
   /** The value's placeholder in help, e.g. `"KEY=VALUE"`. */
   arg?: string;
   /** One line of help. */
@@ -82,6 +87,12 @@ export function parseArgs(
       const spec = byLong.get(name);
       if (spec === undefined) throw new UsageError(`tinyo ${command}: unknown option "--${name}" (${hint})`);
       let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
+      if (spec.optionalValue) {
+        out.flags.add(spec.long);
+        if (value !== undefined) out.values.set(spec.long, [...(out.values.get(spec.long) ?? []), value]);
+        i++;
+        continue;
+      }
       if (spec.value && value === undefined) value = argv[++i];
       set(spec, value, `--${name}`);
       i++;
@@ -119,7 +130,7 @@ export function parseArgs(
 export function formatOptions(specs: readonly OptionSpec[]): string {
   const rows = specs.map((s) => {
     const names = `${s.short !== undefined ? `-${s.short}, ` : "    "}--${s.long}${
-      s.value ? ` ${s.arg ?? "VALUE"}` : ""
+      s.value ? ` ${s.arg ?? "VALUE"}` : s.optionalValue ? `[=${s.arg ?? "VALUE"}]` : ""
     }`;
     return [names, s.help] as const;
   });

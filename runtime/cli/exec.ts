@@ -49,6 +49,12 @@ const OPTIONS: readonly OptionSpec[] = [
   { long: "process-label", value: true, arg: "LABEL", help: "SELinux label (refused: not supported)" },
   { long: "apparmor", value: true, arg: "PROFILE", help: "AppArmor profile (refused: not supported)" },
   { long: "ignore-paused", help: "Accepted for runc compatibility" },
+  {
+    long: "explain",
+    optionalValue: true,
+    arg: "FILE",
+    help: "Print each system call of the set-up, with why, on stderr (or into FILE)",
+  },
   { long: "help", help: "Show this help" },
 ];
 
@@ -69,6 +75,11 @@ function readProcess(path: string): Process {
 /** `tinyo exec`: returns the command's exit code (0 with --detach). */
 export async function execCommand(layout: Layout, argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, OPTIONS, "exec");
+  if (p.flags.has("explain")) {
+    const { explainTo } = await import("../explain.ts");
+    const { pidCalls } = await import("../syscalls.ts");
+    explainTo(p.values.get("explain")?.at(-1) ?? true, pidCalls);
+  }
   if (p.flags.has("help")) {
     // deno-lint-ignore no-console
     console.log(`Usage: tinyo exec [OPTIONS] CONTAINER COMMAND [ARG...]

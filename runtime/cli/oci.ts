@@ -10,6 +10,8 @@
  * @module
  */
 
+import { explainTo } from "../explain.ts";
+import { netCalls, pidCalls } from "../syscalls.ts";
 import { formatOptions, type OptionSpec, parseArgs, type ParsedArgs } from "./args.ts";
 import { ConfigError, ContainerNotFoundError, TinyoError, UsageError } from "../errors.ts";
 import { type ContainerRecord, type Layout, listRecords, readRecord } from "../host/records.ts";
@@ -118,6 +120,12 @@ const CREATE_OPTIONS: readonly OptionSpec[] = [
   { long: "preserve-fds", value: true, arg: "N", help: "Pass descriptors 3 .. 3+N-1 to the container" },
   { long: "no-pivot", help: "Accepted for runc compatibility (tinyo always uses pivot_root)" },
   { long: "no-new-keyring", help: "Accepted for runc compatibility" },
+  {
+    long: "explain",
+    optionalValue: true,
+    arg: "FILE",
+    help: "Print each system call of the set-up, with why, on stderr (or into FILE)",
+  },
 ];
 
 function createOptions(p: ParsedArgs, globals: GlobalFlags): Parameters<typeof createContainer>[2] {
@@ -146,6 +154,7 @@ export function createCommand(layout: Layout, argv: readonly string[], globals: 
     )
   ) return 0;
   const id = oneId(p, "create");
+  if (p.flags.has("explain")) explainTo(last(p, "explain") ?? true, pidCalls, netCalls);
   const created = createContainer(layout, id, createOptions(p, globals));
   created.child.unref();
   return 0;

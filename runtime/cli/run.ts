@@ -141,6 +141,12 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { long: "quiet", short: "q", help: "No pull progress output" },
   { long: "interactive", short: "i", help: "Keep stdin open (with -t: forward it to the terminal)" },
   { long: "rm", help: "Remove a detached container when it ends (foreground ones always are)" },
+  {
+    long: "explain",
+    optionalValue: true,
+    arg: "FILE",
+    help: "Print each system call of the set-up, with why, on stderr (or into FILE)",
+  },
   { long: "help", help: "Show this help" },
 ];
 
@@ -330,6 +336,12 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
   const image = imageOptionsFrom(parsed);
   const onProgress = progressReporter({ quiet: image.quiet });
   const flags = parsed.flags;
+  // Explaining is set up only when asked: without it, nothing is wrapped.
+  if (flags.has("explain")) {
+    const { explainTo } = await import("../explain.ts");
+    const { netCalls, pidCalls } = await import("../syscalls.ts");
+    explainTo(parsed.values.get("explain")?.at(-1) ?? true, pidCalls, netCalls);
+  }
   if (flags.has("detach")) {
     if (opts.tty) {
       throw new UsageError(

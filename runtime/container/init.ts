@@ -65,6 +65,7 @@ import { CAPABILITIES, capMask, capNumber } from "../model/capabilities.ts";
 import { compileSeccomp, seccompFilterFlags } from "../model/seccomp/compile.ts";
 import { applyIoPriority, applyOomScoreAdj, applyPersonality, applyUmask } from "./process_attrs.ts";
 import { applySecurityLabels } from "./labels.ts";
+import { explainCalls, explainLine, explainState, explainTally, startExplaining } from "../explain.ts";
 
 /** What to execute once the container is set up. */
 export interface ExecPlan {
@@ -286,8 +287,28 @@ export function planExec(spec: Spec, rootFd: number): ExecPlan {
 export function joinCgroup(procs: string): void {
   try {
     const me = String(processCalls.getpid());
-    if (Deno.readTextFileSync(procs).split("\n").includes(me)) return;
+    if (Deno.readTextFileSync(procs).split("\n").includes(me)) {
+      if (explainState.on) {
+        explainLine(
+          "process control",
+          `read(${JSON.stringify(procs)})`,
+          `lists ${me}`,
+          undefined,
+          "already in the container's cgroup (the runtime moved it while it started): its limits apply",
+        );
+      }
+      return;
+    }
     Deno.writeTextFileSync(procs, "0");
+    if (explainState.on) {
+      explainLine(
+        "process control",
+        `write(${JSON.stringify(procs)}, "0")`,
+        "0",
+        undefined,
+        "join the container's cgroup: its limits apply from here on",
+      );
+    }
   } catch (err) {
     throw new ConfigError(
       `Cannot join cgroup ${procs.slice(0, -"/cgroup.procs".length)}: ${(err as Error).message}`,
@@ -475,6 +496,7 @@ function execCommand(plan: ExecPlan, syncFd: number, firstClosed: number): never
   processCalls.resetIgnoredSignals();
   // AppArmor profile, SELinux label: they take effect at execve.
   applySecurityLabels(plan.labels);
+  if (syncFd >= 0 && explainState.on) sendToRuntime(syncFd, { type: "explain", tally: explainTally() });
   if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
   // Nothing but stdio (and the descriptors --preserve-fds asked for)
   // crosses execve: whatever set-up left open, and any descriptor a library
@@ -513,12 +535,26 @@ export function initMain(): never {
       throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
     }
     const boot = JSON.parse(raw) as InitBootstrap;
+    if (boot.explainFd !== undefined) {
+      processCalls.setCloexec(boot.explainFd, true);
+      startExplaining({ fd: boot.explainFd, tty: boot.explainTty ?? false, side: "init" });
+      // From here on every call of the tables is explained (runtime/explain.ts).
+      explainCalls(linuxSyscalls, fsCalls, processCalls);
+      explainLine(
+        "process control",
+        'execve("/proc/self/exe", ["tinyo", "init"])',
+        "0",
+        undefined,
+        "the init runs: tinyo again, PID 1 of the container's PID namespace, set up from TINYO_INIT",
+      );
+    }
     const preserved = Array.from({ length: boot.preserveFds ?? 0 }, (_, i) => 3 + i);
     closeLeakedFds([
       syncFd,
       ...(boot.joinPidfds ?? []).map((j) => j.fd),
       ...(boot.consoleSocket !== undefined ? [boot.consoleSocket] : []),
       ...(boot.hooksFd !== undefined ? [boot.hooksFd] : []),
+      ...(boot.explainFd !== undefined ? [boot.explainFd] : []),
       ...preserved,
     ]);
     const lastCap = readLastCap();
@@ -533,6 +569,7 @@ export function initMain(): never {
     const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
     const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
     if (fifoFd >= 0) {
+      if (syncFd >= 0 && explainState.on) sendToRuntime(syncFd, { type: "explain", tally: explainTally() });
       if (syncFd >= 0) sendToRuntime(syncFd, { type: "created" });
       // Blocks until `tinyo start` opens the FIFO for reading.
       Deno.writeTextFileSync(`/proc/self/fd/${fifoFd}`, "0");

@@ -26,6 +26,7 @@
 import { processCalls } from "../syscalls.ts";
 import { TinyoError } from "../errors.ts";
 import type { InitMessage, InitOutcome } from "../model/bootstrap.ts";
+import { mergeTally } from "../explain.ts";
 
 const decoder = new TextDecoder();
 
@@ -56,6 +57,7 @@ export function waitForInit(fd: number, untilCreated = false, onHooks?: () => vo
           );
         }
         if (msg.type === "exec") outcome.execed = true;
+        else if (msg.type === "explain") mergeTally(msg.tally);
         else if (msg.type === "created") outcome.created = true;
         else if (msg.type === "hooks") {
           if (onHooks === undefined) throw new TinyoError("Container init asked for hooks nobody runs");

@@ -41,6 +41,7 @@ import { processStartTime } from "./proc.ts";
 import { allowsEverything, effectiveDeviceRules, requireRoot } from "./run.ts";
 import { runHooks, runHooksWarn } from "../hooks.ts";
 import { hooksOf, type HookState, hookState } from "../model/hooks.ts";
+import { explainSummary } from "../explain.ts";
 
 /** How `create` was called. */
 export interface CreateOptions {
@@ -295,6 +296,7 @@ function spawnCreated(
     throw error;
   }
   const pid = init.child.pid;
+  explainSummary();
   const startTime = processStartTime(pid);
   updateRecord(layout, id, (r) => ({
     ...r,

@@ -13,6 +13,7 @@ import { O, pidCalls } from "../syscalls.ts";
 import { TinyoError } from "../errors.ts";
 import { openProcess } from "./handle.ts";
 import { type SpawnedInit, spawnInit, type SpawnInitOptions } from "./spawn.ts";
+import { explainSink } from "../explain.ts";
 
 /** The file name of each namespace type under /proc/PID/ns. */
 export const NS_FILES: Readonly<Record<NamespaceType, string>> = {
@@ -84,7 +85,11 @@ export function launchInit(
       opened.push(fd);
       pidNamespace = { pidfd: fd };
     } else pidNamespace = { pidfd: open(p) };
-    const extras = [extra.consoleSocket, extra.hooksFd].filter((fd): fd is number => fd !== undefined);
+    // --explain: the init writes its steps where the runtime writes its own.
+    const explain = explainSink();
+    const extras = [extra.consoleSocket, extra.hooksFd, explain?.fd].filter((fd): fd is number =>
+      fd !== undefined
+    );
     const inherit = [...pidfds, ...extras];
     const at = (fd: number | undefined): number | undefined =>
       fd === undefined ? undefined : pidfds.length + extras.indexOf(fd);
@@ -98,6 +103,7 @@ export function launchInit(
             : {}),
           ...(extra.consoleSocket !== undefined ? { consoleSocket: fds[at(extra.consoleSocket)!]! } : {}),
           ...(extra.hooksFd !== undefined ? { hooksFd: fds[at(extra.hooksFd)!]! } : {}),
+          ...(explain !== undefined ? { explainFd: fds[at(explain.fd)!]!, explainTty: explain.tty } : {}),
         }),
       inherit,
       pidNamespace,

@@ -11,6 +11,7 @@
 
 import { ackErrno, decodeMessages, type NetlinkMessage, NLMSG, RTM } from "../model/netlink.ts";
 import { netCalls, SyscallError } from "../syscalls.ts";
+import { explainState, explainStep } from "../explain.ts";
 
 const RTM_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(RTM).map(([name, n]) => [n, `RTM_${name}`]),
@@ -43,6 +44,18 @@ export class Netlink {
    * acknowledgement throws, naming `what`.
    */
   request(message: Uint8Array, what: string): NetlinkMessage[] {
+    if (!explainState.on) return this.#request(message, what);
+    const type = new DataView(new Uint8Array(message).buffer).getUint16(4, true);
+    return explainStep(
+      "namespaces",
+      `sendmsg(NETLINK_ROUTE, ${RTM_NAMES[type] ?? type} ${what})`,
+      "network plumbing over rtnetlink: the bridge, the veth pair into the container's namespace, addresses, routes",
+      () => this.#request(message, what),
+      () => "0",
+    );
+  }
+
+  #request(message: Uint8Array, what: string): NetlinkMessage[] {
     const bytes = new Uint8Array(message);
     const view = new DataView(bytes.buffer);
     const type = view.getUint16(4, true);

@@ -47,6 +47,7 @@ import { capsFromMask } from "../model/capabilities.ts";
 import { processCalls, type SignalName, SIGNALS } from "../syscalls.ts";
 import { attachBridge, plannedNetwork, type PublishedPort } from "./network.ts";
 import { bridgedHostsFile, containerResolvConf, parseMac } from "../model/network.ts";
+import { explainLine, explainState, explainSummary } from "../explain.ts";
 import { type Pty, ptyFromMaster, type Relay, requireTerminal, startRelay } from "./tty.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
@@ -199,6 +200,16 @@ export async function superviseInit(
       throw err;
     }
     const status = await init.child.status;
+    if (explainState.on) {
+      explainLine(
+        "process control",
+        `wait4(${init.child.pid})`,
+        `exit ${exitCodeFromStatus(status)}`,
+        undefined,
+        "the container's PID 1 ended: the runtime reaps it, then removes what it made",
+      );
+      explainSummary();
+    }
     // The relay ends when the pty's last slave closes; do not lose the tail.
     if (relay) await Promise.race([relay.done, new Promise((r) => setTimeout(r, 2000))]);
     if (outcome.error !== undefined) {
@@ -277,6 +288,15 @@ export async function prepareContainer(
   let image;
   try {
     image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
+    if (explainState.on) {
+      explainLine(
+        "directories",
+        `image ${JSON.stringify(opts.image)}`,
+        JSON.stringify(image.rootfs),
+        undefined,
+        "the image's root filesystem, unpacked once in tinyo's cache: the read-only lower layer",
+      );
+    }
   } catch (err) {
     if (err instanceof RootfsError || err instanceof RefError || err instanceof PullError) {
       throw new ImageError(err.message);
@@ -320,6 +340,15 @@ export async function prepareContainer(
     const rootfs = overlay ? `${dir}/rootfs` : image.rootfs;
     if (overlay) {
       for (const d of ["upper", "work", "rootfs"]) Deno.mkdirSync(`${dir}/${d}`, { mode: 0o755 });
+    }
+    if (explainState.on) {
+      explainLine(
+        "directories",
+        `mkdir(${JSON.stringify(dir)}${overlay ? " and upper/, work/, rootfs/" : ""})`,
+        "0",
+        undefined,
+        "the container's own directory: its writable layer, overlay work area and mount point",
+      );
     }
     const etc = { hostname: `${dir}/hostname`, hosts: `${dir}/hosts`, resolvConf: `${dir}/resolv.conf` };
     if (bridged) {
@@ -379,6 +408,15 @@ export async function prepareContainer(
       );
     }
     cgroup?.create(flatResources(spec.linux?.resources), devices);
+    if (explainState.on && cgroup !== undefined) {
+      explainLine(
+        "process control",
+        `mkdir(${cgroup.dirs.map((d) => JSON.stringify(d)).join(", ")})`,
+        "0",
+        undefined,
+        "the container's cgroup: its limits and device rules, written before any process is in it",
+      );
+    }
     const boot: InitBootstrap = {
       ...(cgroup ? { cgroupProcs: cgroup.procsFiles() } : {}),
       bundle: dir,

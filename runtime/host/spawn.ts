@@ -36,6 +36,7 @@
  */
 
 import { CLONE, fsCalls, MS, O, processCalls } from "../syscalls.ts";
+import { explainLine, explainState } from "../explain.ts";
 
 /** How to spawn the init. */
 export interface SpawnInitOptions {
@@ -145,6 +146,15 @@ export function spawnInit(
     }
     // Nothing but the spawn between the unshare and the setns below.
     child = command.spawn();
+    if (explainState.on) {
+      explainLine(
+        "process control",
+        `spawn(${JSON.stringify(path)}, [${args.map((a) => JSON.stringify(a)).join(", ")}])`,
+        `pid ${child.pid}`,
+        undefined,
+        "the container's first process: tinyo itself again, born in the new PID (and mount) namespace",
+      );
+    }
   } catch (err) {
     processCalls.close(readFd);
     throw err;

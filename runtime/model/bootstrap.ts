@@ -70,6 +70,13 @@ export interface InitBootstrap {
    * means they failed, or the runtime is gone: the init stops.
    */
   hooksFd?: number;
+  /**
+   * `--explain`: an inherited descriptor to write explained steps to
+   * (runtime/explain.ts), and whether it is a terminal. Close-on-exec in the
+   * init: the command never gets it.
+   */
+  explainFd?: number;
+  explainTty?: boolean;
 }
 
 /** A message the init sends to the runtime. */
@@ -77,6 +84,8 @@ export type InitMessage =
   | { type: "created" }
   | { type: "hooks" }
   | { type: "exec" }
+  /** `--explain`: the init's steps per part, sent right before "exec" or "created". */
+  | { type: "explain"; tally: Record<string, { calls: number; ms: number }> }
   | { type: "error"; message: string; exitCode: number };
 
 /** What the runtime learnt from the init. */

@@ -202,6 +202,32 @@ Deno.test("-t without a terminal on stdin is refused with a clear message", opts
   assert.deepEqual(leftovers(ROOT), []);
 });
 
+Deno.test(
+  "run -it --explain: the steps stay readable on the terminal, and the shell works as without",
+  opts,
+  async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "tinyo-tty-" });
+    try {
+      startInTmux("explain", ["run", "-it", "-q", "--explain", IMG, "sh"], dir);
+      await promptReady("explain");
+      // Each step starts its own line at column 0 ("\r\n" on a terminal in
+      // raw mode), up to the exec.
+      const screen = await screenHas("explain", /\n\[init\] execveat\(\d+, "", \["sh"\]/);
+      assert.match(screen, /\n\[init\] setuid\(0\) = 0 /);
+      assert.doesNotMatch(screen, /\n +\[(init|runtime)\] /, "a step line starts mid-line");
+      tmux("send-keys", "-t", "explain", "echo typed-$((6*7))", "Enter");
+      await screenHas("explain", /\ntyped-42\n/);
+      tmux("send-keys", "-t", "explain", "exit 5", "Enter");
+      await screenHas("explain", "TINYO-DONE");
+      assert.equal(Deno.readTextFileSync(`${dir}/code`).trim(), "5");
+      assert.equal(Deno.readTextFileSync(`${dir}/after`), Deno.readTextFileSync(`${dir}/before`));
+    } finally {
+      tmux("kill-session", "-t", "explain");
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("tty: suite root is removed", opts, () => {
   tmux("kill-server");
   Deno.removeSync(ROOT, { recursive: true });

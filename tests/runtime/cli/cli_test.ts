@@ -157,3 +157,24 @@ Deno.test("buildRunSpec() makes the namespaces, mounts and environment docker us
     "/etc/resolv.conf",
   ]);
 });
+
+Deno.test("--explain takes a value only as --explain=FILE; off, no call table is wrapped", async () => {
+  const { parseArgs } = await import("../../../runtime/cli/args.ts");
+  const spec = [{ long: "explain", optionalValue: true, help: "x" }];
+  const bare = parseArgs(["--explain", "img", "cmd"], spec, "run");
+  assert.ok(bare.flags.has("explain"));
+  assert.equal(bare.values.get("explain"), undefined);
+  assert.deepEqual(bare.rest, ["img", "cmd"]);
+  const file = parseArgs(["--explain=/tmp/x", "img"], spec, "run");
+  assert.deepEqual(file.values.get("explain"), ["/tmp/x"]);
+  assert.deepEqual(file.rest, ["img"]);
+  // Costs nothing when off: the tables hold the bare libc wrappers.
+  const ffi = await import("../../../ffi/mod.ts");
+  const { linuxSyscalls, processCalls, fsCalls } = await import("../../../runtime/syscalls.ts");
+  const { explainCalls } = await import("../../../runtime/explain.ts");
+  explainCalls(processCalls, fsCalls, linuxSyscalls); // not explaining: a no-op
+  assert.equal(processCalls.unshare, ffi.unshare);
+  assert.equal(processCalls.execveFd, ffi.execveFd);
+  assert.equal(fsCalls.mkdirat, ffi.mkdirat);
+  assert.equal(linuxSyscalls.mount, ffi.mount);
+});
