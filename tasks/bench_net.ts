@@ -11,7 +11,7 @@
  * @module
  */
 
-import { attachBridge, type NetworkRecord, releaseNetwork } from "../runtime/host/network.ts";
+import { attachBridge, type NetworkRecord, pruneNetwork, releaseNetwork } from "../runtime/host/network.ts";
 import { resolveLayout } from "../runtime/host/records.ts";
 import { newContainerId } from "../runtime/host/run.ts";
 
@@ -53,5 +53,7 @@ try {
     releaseWithPortMs: median(published.map((r) => r.release)),
   }));
 } finally {
+  // The bridge belongs to this temporary state: gone with it.
+  pruneNetwork(layout, () => false);
   Deno.removeSync(work, { recursive: true });
 }
