@@ -66,6 +66,8 @@ Commands (docker-style):
   kill       Send a signal to containers
   rm         Remove containers (-f: running ones too)
   port       List a container's published ports
+  stats      CPU, memory and pids of running containers (--no-stream: once)
+  top        A container's processes as the host sees them
   network    The bridge network: ls, inspect, prune
   pull       Download an Alpine image (alpine[:TAG]) into the cache
   import     Register a local minirootfs tarball as an image
@@ -221,6 +223,10 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
       return (await lifecycle()).cleanupCommand(layout, rest);
     case "exec":
       return await (await import("./exec.ts")).execCommand(layout, rest);
+    case "stats":
+      return await (await import("./stats.ts")).statsCommand(layout, rest);
+    case "top":
+      return (await import("./stats.ts")).topCommand(layout, rest);
     case "network":
       return (await import("./network.ts")).networkCommand(layout, rest);
     case "port":

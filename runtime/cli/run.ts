@@ -142,6 +142,10 @@ export const RUN_OPTIONS: readonly OptionSpec[] = [
   { long: "interactive", short: "i", help: "Keep stdin open (with -t: forward it to the terminal)" },
   { long: "rm", help: "Remove a detached container when it ends (foreground ones always are)" },
   {
+    long: "init",
+    help: "Run a tiny init (catatonit) as PID 1: forwards signals, reaps zombies (env TINYO_INIT_PATH)",
+  },
+  {
     long: "explain",
     optionalValue: true,
     arg: "FILE",
@@ -321,7 +325,26 @@ function runOptionsFrom(p: ParsedArgs): RunOptions | "help" {
     ...(workdir === undefined ? {} : { workdir }),
     ...(hostname === undefined ? {} : { hostname }),
     ...(user === undefined ? {} : { userSpec: user }),
+    ...(p.flags.has("init") ? { init: initBinary() } : {}),
   };
+}
+
+/** The init binary `--init` runs: TINYO_INIT_PATH, or catatonit where Debian and podman install it. */
+export function initBinary(env: (k: string) => string | undefined = (k) => Deno.env.get(k)): string {
+  const given = env("TINYO_INIT_PATH");
+  const candidates = given !== undefined ? [given] : ["/usr/bin/catatonit", "/usr/libexec/podman/catatonit"];
+  for (const path of candidates) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // Not there.
+    }
+  }
+  throw new UsageError(
+    given !== undefined
+      ? `tinyo run: --init: TINYO_INIT_PATH="${given}" is not a file`
+      : "tinyo run: --init needs catatonit, which is not installed (Debian: apt-get install catatonit)",
+  );
 }
 
 /** `tinyo run`: returns the exit code. */

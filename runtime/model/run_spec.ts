@@ -115,6 +115,11 @@ export interface RunOptions {
   dns?: string[];
   /** `--add-host NAME:IP`: extra lines of /etc/hosts. */
   addHosts?: { name: string; ip: string }[];
+  /**
+   * `--init`: the host path of a tiny init (catatonit) to run as PID 1,
+   * bind-mounted read-only at /dev/init, with the command as its child.
+   */
+  init?: string;
   /** `-u USER[:GROUP]`, resolved against the image by the runtime. */
   userSpec?: string;
   capAdd?: string[];
@@ -144,6 +149,9 @@ export interface NamespaceJoins {
   pid?: string;
   uts?: string;
 }
+
+/** Where `--init` puts the init inside the container (podman uses /run/podman-init, docker /sbin/docker-init). */
+export const INIT_PATH = "/dev/init";
 
 /** The paths runc's default spec masks (and docker's). */
 export const DEFAULT_MASKED_PATHS = [
@@ -367,6 +375,15 @@ export function buildRunSpec(
       options: ["nosuid", "nodev", "noexec", ...t.options],
     });
   }
+  if (opts.init !== undefined) {
+    // After /dev's tmpfs (a default mount): the file is made on it, read-only.
+    mounts.push({
+      destination: INIT_PATH,
+      type: "bind",
+      source: opts.init,
+      options: ["bind", "ro", "nosuid", "nodev", "rprivate"],
+    });
+  }
   for (const v of opts.volumes) {
     mounts.push({
       destination: v.destination,
@@ -408,7 +425,11 @@ export function buildRunSpec(
         gid: user.gid,
         ...(user.additionalGids.length > 0 ? { additionalGids: user.additionalGids } : {}),
       },
-      args: opts.command.length > 0 ? opts.command : ["/bin/sh"],
+      args: [
+        // catatonit: forwards signals to its child, reaps every orphan.
+        ...(opts.init !== undefined ? [INIT_PATH, "--"] : []),
+        ...(opts.command.length > 0 ? opts.command : ["/bin/sh"]),
+      ],
       env: [...env].map(([k, v]) => `${k}=${v}`),
       cwd: workdir,
       capabilities: {

@@ -165,6 +165,62 @@ Deno.test("cgroups: a busy loop under --cpus 0.5 uses about half a CPU", opts, a
   assert.deepEqual(leftovers(ROOT), []);
 });
 
+Deno.test("cgroups: stats and top read the container's own cgroup", opts, async () => {
+  const script = "echo go; while :; do :; done";
+  const child = spawnTinyo(ROOT, [
+    "run",
+    "--name",
+    "statbox",
+    "-m",
+    "64m",
+    "--pids-limit",
+    "20",
+    IMG,
+    "sh",
+    "-c",
+    script,
+  ]);
+  const out = new Output(child.stdout);
+  const err = new Output(child.stderr);
+  await out.waitFor("go");
+  const rec = await record();
+  try {
+    const stats = await tinyo(ROOT, ["stats", "--no-stream", "--format", "json", "statbox"]);
+    assert.equal(stats.code, 0, stats.stderr);
+    const [row] = JSON.parse(stats.stdout);
+    assert.equal(row.name, "statbox");
+    assert.equal(row.memoryLimit, 64 * 1024 * 1024);
+    assert.equal(row.limited, true);
+    assert.ok(row.memory > 0 && row.memory < 64 * 1024 * 1024, `memory ${row.memory}`);
+    assert.ok(row.pids >= 1 && row.pids < 20, `pids ${row.pids}`);
+    assert.ok(row.cpuPercent > 10, `a busy loop used ${row.cpuPercent.toFixed(1)}% of a CPU`);
+    const table = await tinyo(ROOT, ["stats", "--no-stream"]);
+    assert.match(table.stdout, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS\n/);
+    assert.match(table.stdout, /statbox\s+[\d.]+%\s+[\d.]+[KMG]?i?B \/ 64\.0MiB\s+[\d.]+%\s+\d+\n/);
+    const top = await tinyo(ROOT, ["top", "statbox"]);
+    assert.equal(top.code, 0, top.stderr);
+    assert.match(top.stdout, /^UID\s+PID\s+PPID\s+TIME\s+CMD\n/);
+    // PID 1 of the container, by its host pid.
+    assert.match(
+      top.stdout,
+      new RegExp(
+        `^0\\s+${rec.pid}\\s+\\d+\\s+\\d\\d:\\d\\d:\\d\\d\\s+sh -c ${
+          script.replace(/[.*+?^${}()|[\]\\;]/g, "\\$&")
+        }$`,
+        "m",
+      ),
+    );
+    const gone = await tinyo(ROOT, ["stats", "--no-stream", "nosuch"]);
+    assert.equal(gone.code, 125);
+  } finally {
+    Deno.kill(rec.pid, "SIGKILL");
+    await child.status;
+    await out.done;
+    await err.done;
+  }
+  assert.deepEqual(leftovers(ROOT), []);
+});
+
 Deno.test("cgroups: bad limits are refused before anything starts", opts, async () => {
   for (
     const [args, pattern] of [

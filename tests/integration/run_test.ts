@@ -596,6 +596,72 @@ Deno.test("run: the image is unpacked once and then reused", opts, async () => {
   }
 });
 
+Deno.test(
+  "run --init: catatonit is PID 1, forwards signals, reaps orphans; the command's status stays",
+  opts,
+  async () => {
+    const r = await tinyo(ROOT, [
+      "run",
+      "-q",
+      "--init",
+      IMG,
+      "sh",
+      "-c",
+      "tr '\\0' ' ' < /proc/1/cmdline; echo; echo x > /dev/init 2>/dev/null || echo init-ro; " +
+      "(sleep 0.1 &); sleep 0.6; ps -o stat= | grep -c Z; exit 7",
+    ]);
+    assert.equal(r.code, 7, r.stderr);
+    const [cmdline, ro, zombies] = r.stdout.trim().split("\n");
+    assert.match(cmdline!, /^\/dev\/init -- sh -c /);
+    assert.equal(ro, "init-ro");
+    assert.equal(zombies, "0", "an orphan was left a zombie");
+    // A signal reaches the command through the init; without it, PID 1 ignores it.
+    for (const init of [true, false]) {
+      const child = spawnTinyo(ROOT, [
+        "run",
+        "-q",
+        ...(init ? ["--init"] : []),
+        IMG,
+        "sh",
+        "-c",
+        "echo up; exec sleep 30",
+      ]);
+      const out = new Output(child.stdout);
+      const err = new Output(child.stderr);
+      await out.waitFor("up");
+      await new Promise((res) => setTimeout(res, 200));
+      child.kill("SIGTERM");
+      const ended = await Promise.race([
+        child.status.then(() => true),
+        new Promise((res) => setTimeout(() => res(false), 2000)),
+      ]);
+      if (init) {
+        assert.equal(ended, true, "SIGTERM did not end the command under --init");
+        assert.equal((await child.status).code, 143);
+      } else {
+        assert.equal(ended, false, "sleep as PID 1 should ignore SIGTERM");
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      await out.done;
+      await err.done;
+    }
+    // The SIGKILLed one is collected by the next command.
+    await tinyo(ROOT, ["ps", "-a"]);
+    await waitFor(() => leftovers(ROOT).length === 0, 10_000, `clean-up: ${leftovers(ROOT).join("; ")}`);
+    // No init binary: one line, 125, nothing made.
+    const missing = await tinyo(ROOT, ["run", "-q", "--init", IMG, "true"], {
+      env: { ...Deno.env.toObject(), TINYO_INIT_PATH: "/nonexistent/catatonit" },
+    });
+    assert.equal(missing.code, 125);
+    assert.equal(
+      missing.stderr,
+      'tinyo run: --init: TINYO_INIT_PATH="/nonexistent/catatonit" is not a file\n',
+    );
+    assert.deepEqual(leftovers(ROOT), []);
+  },
+);
+
 Deno.test("run: suite root is removed", { ...opts, ignore: IGNORE_ROOT }, () => {
   assertClean();
   Deno.removeSync(ROOT, { recursive: true });
