@@ -66,6 +66,7 @@ Commands (docker-style):
   kill       Send a signal to containers
   rm         Remove containers (-f: running ones too)
   port       List a container's published ports
+  cp         Copy files between the host and a running container
   stats      CPU, memory and pids of running containers (--no-stream: once)
   top        A container's processes as the host sees them
   network    The bridge network: ls, inspect, prune
@@ -223,6 +224,8 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
       return (await lifecycle()).cleanupCommand(layout, rest);
     case "exec":
       return await (await import("./exec.ts")).execCommand(layout, rest);
+    case "cp":
+      return (await import("./cp.ts")).cpCommand(layout, rest);
     case "stats":
       return await (await import("./stats.ts")).statsCommand(layout, rest);
     case "top":

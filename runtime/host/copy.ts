@@ -1,0 +1,226 @@
+/**
+ * `tinyo cp`: files and directories between the host and a running
+ * container, every container path resolved inside the container's root.
+ *
+ * The root is the container's PID 1's `/proc/PID/root`, opened once, after
+ * a pidfd proved the pid is that process (and checked again afterwards, so a
+ * reused pid cannot lend its root). Each container path is then resolved by
+ * the kernel from that descriptor (openat2 RESOLVE_IN_ROOT|NO_MAGICLINKS:
+ * runtime/inroot.ts): an absolute symlink the container planted means the
+ * container's "/", ".." stops at its root (docker's CVE-2018-15664 class),
+ * and everything below the first step is done with *at calls on
+ * descriptors, names never resolved twice:
+ *
+ * - out of the container: a file is read through the descriptor it was
+ *   resolved to; a directory is walked with O_NOFOLLOW, symlinks copied as
+ *   symlinks, devices, FIFOs and sockets skipped; setuid, setgid and sticky
+ *   bits are dropped (a container cannot hand the host a setuid-root file);
+ * - into the container: the destination's parent is resolved inside the
+ *   root and the file made with O_CREAT|O_EXCL|O_NOFOLLOW relative to it; a
+ *   symlink in the destination's place is replaced, never followed.
+ *
+ * @module
+ */
+
+import { fsCalls, isErrno, O, pidCalls, processCalls, S_IF } from "../syscalls.ts";
+import { openInRoot } from "../inroot.ts";
+import { TinyoError } from "../errors.ts";
+import { openProcess } from "./handle.ts";
+
+const TYPE = 0o170000;
+const PERM = 0o777;
+
+/** Runs `fn` with a descriptor of the root of process `pid` (checked against `startTime`). */
+export function withContainerRoot<T>(
+  pid: number,
+  startTime: number,
+  what: string,
+  fn: (root: number) => T,
+): T {
+  const pidfd = openProcess(pid, startTime);
+  if (pidfd === undefined) throw new TinyoError(`Cannot copy: container ${what} is not running`);
+  let root = -1;
+  try {
+    root = fsCalls.open(`/proc/${pid}/root`, O.PATH | O.DIRECTORY | O.CLOEXEC);
+    // Still that process: the root opened is its root, not a newcomer's.
+    pidCalls.pidfdSendSignal(pidfd, 0);
+  } catch (err) {
+    if (root >= 0) fsCalls.close(root);
+    pidCalls.close(pidfd);
+    throw new TinyoError(`Cannot copy: container ${what} is not running (${(err as Error).message})`);
+  }
+  pidCalls.close(pidfd);
+  try {
+    return fn(root);
+  } finally {
+    fsCalls.close(root);
+  }
+}
+
+function baseName(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  return parts.at(-1) ?? "";
+}
+
+function parentOf(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  return "/" + parts.slice(0, -1).join("/");
+}
+
+function hostIsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Copies `src` (a path in the container behind `root`) to `dst` on the host. Returns the files copied. */
+export function copyOut(root: number, src: string, dst: string): number {
+  let fd: number;
+  try {
+    fd = openInRoot(root, src);
+  } catch (err) {
+    throw new TinyoError(`Cannot copy "${src}" out of the container: ${(err as Error).message}`);
+  }
+  try {
+    const target = hostIsDir(dst) && baseName(src) !== ""
+      ? `${dst.replace(/\/+$/, "")}/${baseName(src)}`
+      : dst;
+    return copyOutFd(fd, target);
+  } finally {
+    fsCalls.close(fd);
+  }
+}
+
+/** Copies what the O_PATH descriptor `fd` is (file, directory, link) to host path `dst`. */
+function copyOutFd(fd: number, dst: string): number {
+  const st = fsCalls.fstat(fd);
+  const mode = st.mode & PERM;
+  switch (st.mode & TYPE) {
+    case S_IF.REG: {
+      // Read through the descriptor itself (reopened by its /proc link: the same file).
+      const data = Deno.readFileSync(`/proc/self/fd/${fd}`);
+      Deno.writeFileSync(dst, data, { mode });
+      Deno.chmodSync(dst, mode);
+      return 1;
+    }
+    case S_IF.DIR: {
+      Deno.mkdirSync(dst, { recursive: true });
+      Deno.chmodSync(dst, mode);
+      let n = 0;
+      for (const e of Deno.readDirSync(`/proc/self/fd/${fd}`)) {
+        const st2 = fsCalls.lstatat(fd, e.name);
+        const type = st2.mode & TYPE;
+        if (type === S_IF.LNK) {
+          const link = fsCalls.readlinkat(fd, e.name);
+          try {
+            Deno.removeSync(`${dst}/${e.name}`);
+          } catch {
+            // Not there.
+          }
+          Deno.symlinkSync(link, `${dst}/${e.name}`);
+          n++;
+          continue;
+        }
+        if (type !== S_IF.REG && type !== S_IF.DIR) continue; // devices, FIFOs, sockets
+        const child = fsCalls.openat(fd, e.name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+        try {
+          n += copyOutFd(child, `${dst}/${e.name}`);
+        } finally {
+          fsCalls.close(child);
+        }
+      }
+      return n;
+    }
+    default:
+      throw new TinyoError(`Cannot copy "${dst}": only files, directories and symlinks are copied`);
+  }
+}
+
+/** Copies host path `src` into the container behind `root` at `dst`. Returns the files copied. */
+export function copyIn(root: number, src: string, dst: string): number {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(src);
+  } catch (err) {
+    throw new TinyoError(`Cannot copy "${src}": ${(err as Error).message}`);
+  }
+  // Into an existing directory: under its own name; else as `dst` itself.
+  let parent: number;
+  let name: string;
+  const existing = tryOpen(root, dst);
+  if (existing !== undefined && (fsCalls.fstat(existing).mode & TYPE) === S_IF.DIR) {
+    parent = existing;
+    name = baseName(src);
+  } else {
+    if (existing !== undefined) fsCalls.close(existing);
+    name = baseName(dst);
+    if (name === "") throw new TinyoError(`Cannot copy to "${dst}": no file name`);
+    try {
+      parent = openInRoot(root, parentOf(dst), O.DIRECTORY);
+    } catch (err) {
+      throw new TinyoError(`Cannot copy into the container: "${parentOf(dst)}": ${(err as Error).message}`);
+    }
+  }
+  try {
+    return copyInAt(src, info, parent, name);
+  } finally {
+    fsCalls.close(parent);
+  }
+}
+
+function tryOpen(root: number, path: string): number | undefined {
+  try {
+    return openInRoot(root, path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes `name` in `dir` when it is anything but a directory (a planted link is replaced, not followed). */
+function clearPlace(dir: number, name: string): void {
+  try {
+    const st = fsCalls.lstatat(dir, name);
+    if ((st.mode & TYPE) !== S_IF.DIR) fsCalls.unlinkat(dir, name);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+}
+
+function copyInAt(src: string, info: Deno.FileInfo, dir: number, name: string): number {
+  const mode = (info.mode ?? 0o644) & PERM;
+  if (info.isSymlink) {
+    clearPlace(dir, name);
+    fsCalls.symlinkat(Deno.readLinkSync(src), dir, name);
+    return 1;
+  }
+  if (info.isFile) {
+    clearPlace(dir, name);
+    const fd = fsCalls.openat(dir, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, mode);
+    try {
+      processCalls.writeAll(fd, Deno.readFileSync(src));
+      fsCalls.fchmod(fd, mode);
+    } finally {
+      fsCalls.close(fd);
+    }
+    return 1;
+  }
+  if (!info.isDirectory) return 0;
+  try {
+    fsCalls.mkdirat(dir, name, mode);
+  } catch (err) {
+    if (!isErrno(err, "EEXIST")) throw err;
+  }
+  // O_NOFOLLOW|O_DIRECTORY: a symlink in its place fails here, it is never entered.
+  const sub = fsCalls.openat(dir, name, O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC | O.PATH);
+  try {
+    let n = 0;
+    for (const e of Deno.readDirSync(src)) {
+      n += copyInAt(`${src}/${e.name}`, Deno.lstatSync(`${src}/${e.name}`), sub, e.name);
+    }
+    return n;
+  } finally {
+    fsCalls.close(sub);
+  }
+}
