@@ -32,13 +32,18 @@ function ptr(buf: Uint8Array<ArrayBuffer>): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
 }
 
-/** A connected AF_UNIX stream socket (close-on-exec) to the socket at `path`. */
-export function unixConnect(path: string): number {
+const SOCK_SEQPACKET = 5;
+
+/**
+ * A connected AF_UNIX socket (close-on-exec) to the socket at `path`: a
+ * stream, or with `seqpacket` a SOCK_SEQPACKET one (conmon's attach socket).
+ */
+export function unixConnect(path: string, seqpacket = false): number {
   const bytes = new TextEncoder().encode(path);
   if (bytes.length >= 108 || bytes.includes(0)) {
     throw new TypeError(`Cannot connect to "${path}": a unix socket path is at most 107 bytes, without NUL`);
   }
-  const fd = libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const fd = libc.socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket", "AF_UNIX");
   const addr = new Uint8Array(110);
   new DataView(addr.buffer).setUint16(0, AF_UNIX, true);

@@ -66,6 +66,7 @@ Commands (docker-style):
   kill       Send a signal to containers
   rm         Remove containers (-f: running ones too)
   port       List a container's published ports
+  attach     Connect this terminal to a container started with run -dit (Ctrl-P Ctrl-Q detaches)
   cp         Copy files between the host and a running container
   stats      CPU, memory and pids of running containers (--no-stream: once)
   top        A container's processes as the host sees them
@@ -224,6 +225,8 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
       return (await lifecycle()).cleanupCommand(layout, rest);
     case "exec":
       return await (await import("./exec.ts")).execCommand(layout, rest);
+    case "attach":
+      return await (await import("./attach.ts")).attachCommand(layout, rest);
     case "cp":
       return (await import("./cp.ts")).cpCommand(layout, rest);
     case "stats":

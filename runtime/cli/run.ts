@@ -366,11 +366,6 @@ export async function runCommand(layout: Layout, argv: readonly string[]): Promi
     explainTo(parsed.values.get("explain")?.at(-1) ?? true, pidCalls, netCalls);
   }
   if (flags.has("detach")) {
-    if (opts.tty) {
-      throw new UsageError(
-        "tinyo run: -t with -d is not supported yet (tinyo cannot attach to a detached container)",
-      );
-    }
     const id = await runDetached(layout, { ...opts, autoRemove: flags.has("rm") }, {
       pull: image.pull,
       mirror: image.mirror,

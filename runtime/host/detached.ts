@@ -126,6 +126,11 @@ export async function runDetached(
       exitDir(layout),
       "--socket-dir-path",
       `${layout.stateDir}/sockets`,
+      // -dit: conmon keeps the pty master (it passes --console-socket to
+      // create) and stdin, for `tinyo attach`; stdin stays open between
+      // attachments, as docker's does.
+      ...(opts.tty ? ["-t"] : []),
+      ...(opts.interactive ? ["-i", "--leave-stdin-open"] : []),
       ...rootArgs.flatMap((a) => ["--runtime-arg", a]),
       "--exit-command",
       runtime,

@@ -210,6 +210,17 @@ Deno.test("cgroups: stats and top read the container's own cgroup", opts, async 
         "m",
       ),
     );
+    // Streaming: a reading a second until Ctrl-C.
+    const stream = spawnTinyo(ROOT, ["stats", "--format", "json", "statbox"]);
+    const lines = new Output(stream.stdout);
+    const streamErr = new Output(stream.stderr);
+    await lines.waitFor("]\n", 10_000);
+    await lines.waitFor("]\n[", 10_000);
+    stream.kill("SIGINT");
+    assert.equal((await stream.status).code, 0);
+    await lines.done;
+    await streamErr.done;
+    for (const line of lines.text.trim().split("\n")) assert.equal(JSON.parse(line)[0].name, "statbox");
     const gone = await tinyo(ROOT, ["stats", "--no-stream", "nosuch"]);
     assert.equal(gone.code, 125);
   } finally {

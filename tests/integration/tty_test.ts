@@ -197,8 +197,6 @@ Deno.test("-t without a terminal on stdin is refused with a clear message", opts
   const e = await tinyo(ROOT, ["exec", "-t", "whatever", "true"]);
   assert.equal(e.code, 125);
   assert.match(e.stderr, /-t needs a terminal on stdin/);
-  const d = await tinyo(ROOT, ["run", "-d", "-t", IMG, "true"]);
-  assert.match(d.stderr, /-t with -d is not supported yet/);
   assert.deepEqual(leftovers(ROOT), []);
 });
 
@@ -225,6 +223,65 @@ Deno.test(
       tmux("kill-session", "-t", "explain");
       Deno.removeSync(dir, { recursive: true });
     }
+  },
+);
+
+/** Sends an echo until it comes back whole (the shell may swallow the first keys, see promptReady). */
+async function echoBack(session: string, word: string): Promise<void> {
+  for (let i = 1;; i++) {
+    tmux("send-keys", "-t", session, `echo ${word}-${i}`, "Enter");
+    try {
+      await screenHas(session, new RegExp(`\n${word}-${i}\r?\n`), 2_000);
+      return;
+    } catch (err) {
+      if (i >= 5) throw err;
+    }
+  }
+}
+
+Deno.test(
+  "run -dit, then attach: type into it, Ctrl-P Ctrl-Q detaches and leaves it running, attach again, exit status",
+  opts,
+  async () => {
+    const dirs = [
+      Deno.makeTempDirSync({ prefix: "tinyo-tty-" }),
+      Deno.makeTempDirSync({ prefix: "tinyo-tty-" }),
+    ];
+    const started = await tinyo(ROOT, ["run", "-dit", "-q", "--name", "att", IMG, "sh"]);
+    assert.equal(started.code, 0, started.stderr);
+    try {
+      startInTmux("att1", ["attach", "att"], dirs[0]!);
+      await echoBack("att1", "attached");
+      tmux("send-keys", "-t", "att1", "export KEEP=kept-77; tty; echo sum-$((6*7))", "Enter");
+      await screenHas("att1", /\n\/dev\/pts\/0\r?\nsum-42\r?\n/);
+      tmux("send-keys", "-t", "att1", "C-p", "C-q");
+      await screenHas("att1", "TINYO-DONE");
+      assert.equal(Deno.readTextFileSync(`${dirs[0]}/code`).trim(), "0");
+      assert.equal(Deno.readTextFileSync(`${dirs[0]}/after`), Deno.readTextFileSync(`${dirs[0]}/before`));
+      const ps = JSON.parse((await tinyo(ROOT, ["ps", "--format", "json"])).stdout);
+      assert.equal(
+        ps.find((c: { name: string }) => c.name === "att")?.status,
+        "running",
+        "detaching stopped it",
+      );
+      // Again: the same shell (its variable is still set), then its exit status.
+      startInTmux("att2", ["attach", "att"], dirs[1]!);
+      await echoBack("att2", "again");
+      tmux("send-keys", "-t", "att2", "echo $KEEP", "Enter");
+      await screenHas("att2", /\nkept-77\r?\n/);
+      tmux("send-keys", "-t", "att2", "exit 3", "Enter");
+      await screenHas("att2", "TINYO-DONE");
+      assert.equal(Deno.readTextFileSync(`${dirs[1]}/code`).trim(), "3");
+      assert.equal(Deno.readTextFileSync(`${dirs[1]}/after`), Deno.readTextFileSync(`${dirs[1]}/before`));
+    } finally {
+      tmux("kill-session", "-t", "att1");
+      tmux("kill-session", "-t", "att2");
+      await tinyo(ROOT, ["rm", "-f", "att"]);
+      for (const d of dirs) Deno.removeSync(d, { recursive: true });
+    }
+    const gone = await tinyo(ROOT, ["attach", "att"]);
+    assert.equal(gone.code, 125);
+    assert.deepEqual(leftovers(ROOT), []);
   },
 );
 
