@@ -84,57 +84,107 @@ export function copyOut(root: number, src: string, dst: string): number {
     throw new TinyoError(`Cannot copy "${src}" out of the container: ${(err as Error).message}`);
   }
   try {
-    const target = hostIsDir(dst) && baseName(src) !== ""
-      ? `${dst.replace(/\/+$/, "")}/${baseName(src)}`
-      : dst;
-    return copyOutFd(fd, target);
+    // The host path is the caller's own, resolved as given; every name below
+    // it comes from the container and is made relative to a descriptor.
+    const intoDir = hostIsDir(dst);
+    const dir = intoDir ? dst : parentOf(dst.startsWith("/") ? dst : `${Deno.cwd()}/${dst}`);
+    const name = intoDir ? baseName(src) : baseName(dst);
+    if (name === "") throw new TinyoError(`Cannot copy "${src}" to "${dst}": no file name`);
+    const hostDir = fsCalls.open(dir, O.PATH | O.DIRECTORY | O.CLOEXEC);
+    try {
+      return copyOutFd(fd, hostDir, name);
+    } finally {
+      fsCalls.close(hostDir);
+    }
   } finally {
     fsCalls.close(fd);
   }
 }
 
-/** Copies what the O_PATH descriptor `fd` is (file, directory, link) to host path `dst`. */
-function copyOutFd(fd: number, dst: string): number {
+/** Copies the data of `from` to `to` in pieces (a huge or sparse file never sits in memory). */
+function copyData(from: number, to: number): void {
+  const buf = new Uint8Array(1 << 20);
+  for (;;) {
+    const n = processCalls.read(from, buf);
+    if (n === 0) return;
+    processCalls.writeAll(to, buf.subarray(0, n));
+  }
+}
+
+/**
+ * Makes room for `name` in host directory `dir`: whatever is there that is
+ * not a directory goes (a link the container planted by an earlier copy is
+ * replaced, never followed). Returns whether a directory is there.
+ */
+function hostPlace(dir: number, name: string): "dir" | "free" {
+  try {
+    const st = fsCalls.lstatat(dir, name);
+    if ((st.mode & TYPE) === S_IF.DIR) return "dir";
+    fsCalls.unlinkat(dir, name);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  return "free";
+}
+
+/**
+ * Copies what the O_PATH descriptor `fd` is (file, directory, link) to
+ * `name` in the host directory `hostDir`, every step on descriptors with
+ * O_NOFOLLOW: names chosen by the container never lead elsewhere on the host.
+ */
+function copyOutFd(fd: number, hostDir: number, name: string): number {
   const st = fsCalls.fstat(fd);
-  const mode = st.mode & PERM;
+  const mode = st.mode & PERM; // no setuid, setgid or sticky bit on the host
   switch (st.mode & TYPE) {
     case S_IF.REG: {
+      if (hostPlace(hostDir, name) === "dir") {
+        throw new TinyoError(`Cannot copy over the directory "${name}" with a file`);
+      }
       // Read through the descriptor itself (reopened by its /proc link: the same file).
-      const data = Deno.readFileSync(`/proc/self/fd/${fd}`);
-      Deno.writeFileSync(dst, data, { mode });
-      Deno.chmodSync(dst, mode);
+      const input = processCalls.open(`/proc/self/fd/${fd}`, O.RDONLY | O.CLOEXEC | O.NONBLOCK);
+      try {
+        const out = fsCalls.openat(hostDir, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, mode);
+        try {
+          copyData(input, out);
+          fsCalls.fchmod(out, mode);
+        } finally {
+          fsCalls.close(out);
+        }
+      } finally {
+        processCalls.close(input);
+      }
       return 1;
     }
     case S_IF.DIR: {
-      Deno.mkdirSync(dst, { recursive: true });
-      Deno.chmodSync(dst, mode);
+      if (hostPlace(hostDir, name) === "free") fsCalls.mkdirat(hostDir, name, 0o700);
+      const sub = fsCalls.openat(hostDir, name, O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC | O.RDONLY);
       let n = 0;
-      for (const e of Deno.readDirSync(`/proc/self/fd/${fd}`)) {
-        const st2 = fsCalls.lstatat(fd, e.name);
-        const type = st2.mode & TYPE;
-        if (type === S_IF.LNK) {
-          const link = fsCalls.readlinkat(fd, e.name);
-          try {
-            Deno.removeSync(`${dst}/${e.name}`);
-          } catch {
-            // Not there.
+      try {
+        for (const e of Deno.readDirSync(`/proc/self/fd/${fd}`)) {
+          const type = fsCalls.lstatat(fd, e.name).mode & TYPE;
+          if (type === S_IF.LNK) {
+            const link = fsCalls.readlinkat(fd, e.name);
+            if (hostPlace(sub, e.name) === "dir") continue;
+            fsCalls.symlinkat(link, sub, e.name);
+            n++;
+            continue;
           }
-          Deno.symlinkSync(link, `${dst}/${e.name}`);
-          n++;
-          continue;
+          if (type !== S_IF.REG && type !== S_IF.DIR) continue; // devices, FIFOs, sockets
+          const child = fsCalls.openat(fd, e.name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+          try {
+            n += copyOutFd(child, sub, e.name);
+          } finally {
+            fsCalls.close(child);
+          }
         }
-        if (type !== S_IF.REG && type !== S_IF.DIR) continue; // devices, FIFOs, sockets
-        const child = fsCalls.openat(fd, e.name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
-        try {
-          n += copyOutFd(child, `${dst}/${e.name}`);
-        } finally {
-          fsCalls.close(child);
-        }
+        fsCalls.fchmod(sub, mode);
+      } finally {
+        fsCalls.close(sub);
       }
       return n;
     }
     default:
-      throw new TinyoError(`Cannot copy "${dst}": only files, directories and symlinks are copied`);
+      throw new TinyoError(`Cannot copy "${name}": only files, directories and symlinks are copied`);
   }
 }
 
@@ -199,7 +249,12 @@ function copyInAt(src: string, info: Deno.FileInfo, dir: number, name: string): 
     clearPlace(dir, name);
     const fd = fsCalls.openat(dir, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, mode);
     try {
-      processCalls.writeAll(fd, Deno.readFileSync(src));
+      const input = processCalls.open(src, O.RDONLY | O.CLOEXEC);
+      try {
+        copyData(input, fd);
+      } finally {
+        processCalls.close(input);
+      }
       fsCalls.fchmod(fd, mode);
     } finally {
       fsCalls.close(fd);

@@ -112,6 +112,32 @@ Deno.test("cp attack: a planted symlink cannot make cp write the host's files", 
   }
 });
 
+Deno.test("cp attack: a link left on the host by one copy cannot redirect the next one", opts, async () => {
+  const marker = `tinyo-cp-out-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await withBox(async (name, dir) => {
+      // First copy: the container's /d/x is a link to /etc, copied as a link.
+      await exec(name, "mkdir /d && ln -s /etc /d/x");
+      let r = await tinyo(ROOT, ["cp", `${name}:/d`, dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(Deno.readLinkSync(`${dir}/d/x`), "/etc");
+      // Then /d/x becomes a directory with a file: copied again over the first.
+      await exec(name, `rm /d/x && mkdir /d/x && echo owned > /d/x/${marker}`);
+      r = await tinyo(ROOT, ["cp", `${name}:/d`, dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.throws(() => Deno.lstatSync(`/etc/${marker}`), Deno.errors.NotFound, "written through the link");
+      assert.ok(Deno.lstatSync(`${dir}/d/x`).isDirectory);
+      assert.equal(Deno.readTextFileSync(`${dir}/d/x/${marker}`), "owned\n");
+    });
+  } finally {
+    try {
+      Deno.removeSync(`/etc/${marker}`);
+    } catch {
+      // Not there: good.
+    }
+  }
+});
+
 Deno.test("cp: a setuid file comes out without its setuid and setgid bits", opts, async () => {
   await withBox(async (name, dir) => {
     await exec(name, "cp /bin/busybox /tmp/suid && chmod 6755 /tmp/suid && stat -c %a /tmp/suid");
