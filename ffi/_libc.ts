@@ -144,6 +144,8 @@ const symbols = {
   fchownat: { parameters: ["i32", "buffer", "u32", "u32", "i32"], result: "i32" },
   // int fstat(int fd, struct stat *buf);
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  // int fstatfs(int fd, struct statfs *buf);
+  fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
   // int fstatat(int dirfd, const char *path, struct stat *buf, int flags);
   fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
   // int futimens(int fd, const struct timespec times[2]);

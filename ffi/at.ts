@@ -166,6 +166,13 @@ function parseStat(buf: Uint8Array<ArrayBuffer>): FileStat {
   };
 }
 
+/** fstatfs(2): the filesystem type (f_type, the first field of struct statfs) of what `fd` is on. */
+export function fsType(fd: number): number {
+  const buf = new Uint8Array(120);
+  if (libc.fstatfs(fd, buf) !== 0) fail("fstatfs", `fd ${fd}`);
+  return Number(new DataView(buf.buffer).getBigInt64(0, true));
+}
+
 /** fstat(2). */
 export function fstat(fd: number): FileStat {
   const buf = new Uint8Array(144);

@@ -209,6 +209,7 @@ export const CLOSE_RANGE = {
 /** poll(2) events. */
 export const POLL = {
   IN: 0x1,
+  OUT: 0x4,
   ERR: 0x8,
   HUP: 0x10,
 } as const;

@@ -144,6 +144,10 @@ export function explainLine(
   why: string,
 ): void {
   if (sink === undefined) return;
+  // Names come from the image and the container (paths, argv[0], link
+  // targets): no control character of theirs reaches the terminal.
+  call = escapeControls(call);
+  result = escapeControls(result);
   const heading = part !== lastPart ? `── ${part} ──\n` : "";
   lastPart = part;
   const t = (tally[part] ??= { calls: 0, ms: 0 });
@@ -178,6 +182,12 @@ function failure(err: unknown): string {
     return `-1 ${err.code} (${err.message.replace(/^.*\): [A-Z0-9]+ \((.*)\)$/, "$1")})`;
   }
   return `error (${err instanceof Error ? err.message : String(err)})`;
+}
+
+/** C0, DEL and C1 control characters as \xNN: text that cannot move the cursor, set a title or fake a line. */
+export function escapeControls(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 /** Flag names of `value` in `table` (e.g. CLONE_NEWNS|CLONE_NEWUTS), the rest in hex. */

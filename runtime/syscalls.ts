@@ -156,6 +156,7 @@ export const fsCalls = {
   lchownat: ffi.lchownat,
   utimesat: ffi.utimesat,
   fstat: ffi.fstat,
+  fsType: ffi.fsType,
   lstatat: ffi.lstatat,
   fchdir: ffi.fchdir,
   readlinkat: ffi.readlinkat,

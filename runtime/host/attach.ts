@@ -110,29 +110,47 @@ export async function attach(dir: string, detachKeys: Uint8Array, stdin = true):
   } finally {
     processCalls.close(pathFd);
   }
-  const tty = Deno.stdin.isTerminal();
+  // Raw mode only when keys are passed on: with --no-stdin, Ctrl-C stays the terminal's.
+  const tty = Deno.stdin.isTerminal() && stdin;
   const ctl = `${dir}/ctl`;
   const onWinch = (): void => resize(ctl);
-  if (tty) {
-    Deno.stdin.setRaw(true);
+  if (Deno.stdin.isTerminal()) {
     resize(ctl);
     Deno.addSignalListener("SIGWINCH", onWinch);
   }
+  if (tty) Deno.stdin.setRaw(true);
   const state: { end: AttachEnd } = { end: "ended" };
   let stop = false;
   try {
     const scanner = new DetachScanner(detachKeys);
+    // Typed keys are queued, and written only when the socket has room: a
+    // container that reads no stdin fills it, and a blocking write would
+    // freeze everything, the detach keys included.
+    const queue: Uint8Array<ArrayBuffer>[] = [];
+    let wake: (() => void) | undefined;
     const input = !stdin ? Promise.resolve() : (async () => {
       const buf = new Uint8Array(4096);
       while (!stop) {
         const n = await Deno.stdin.read(buf);
         if (n === null || stop) break;
         const { pass, detach } = scanner.feed(buf.subarray(0, n));
-        if (pass.length > 0) processCalls.writeAll(sock, new Uint8Array(pass));
+        if (pass.length > 0) queue.push(new Uint8Array(pass));
         if (detach) {
           state.end = "detached";
           stop = true;
         }
+        wake?.();
+      }
+    })().catch(() => {});
+    const writer = (async () => {
+      while (!stop) {
+        if (queue.length === 0) {
+          await new Promise<void>((r) => wake = r);
+          wake = undefined;
+          continue;
+        }
+        if ((await pidCalls.pollOneAsync(sock, POLL.OUT, 200) & POLL.OUT) === 0) continue;
+        if (!stop) processCalls.writeAll(sock, queue.shift()!);
       }
     })().catch(() => {});
     const buf = new Uint8Array(MESSAGE_SIZE);
@@ -148,12 +166,14 @@ export async function attach(dir: string, detachKeys: Uint8Array, stdin = true):
       while (out !== undefined && off < data.length) off += out.writeSync(data.subarray(off));
     }
     stop = true;
+    wake?.();
+    await writer;
     if (state.end === "detached") await input;
   } finally {
     stop = true;
     processCalls.close(sock);
+    if (Deno.stdin.isTerminal()) Deno.removeSignalListener("SIGWINCH", onWinch);
     if (tty) {
-      Deno.removeSignalListener("SIGWINCH", onWinch);
       try {
         Deno.stdin.setRaw(false);
       } catch {

@@ -30,6 +30,23 @@ import { openProcess } from "./handle.ts";
 const TYPE = 0o170000;
 const PERM = 0o777;
 
+/**
+ * Kernel filesystems never copied out (linux/magic.h): read as the host's
+ * root they would give what the container itself may not read (the kernel
+ * log, symbol addresses) or trigger actions.
+ */
+const KERNEL_FS: Readonly<Record<number, string>> = {
+  0x9fa0: "proc",
+  0x62656572: "sysfs",
+  0x64626720: "debugfs",
+  0x73636673: "securityfs",
+  0x74726163: "tracefs",
+  0x27e0eb: "cgroup",
+  0x63677270: "cgroup2",
+  0xcafe4a11: "bpf",
+  0x6e736673: "nsfs",
+};
+
 /** Runs `fn` with a descriptor of the root of process `pid` (checked against `startTime`). */
 export function withContainerRoot<T>(
   pid: number,
@@ -102,12 +119,16 @@ export function copyOut(root: number, src: string, dst: string): number {
 }
 
 /** Copies the data of `from` to `to` in pieces (a huge or sparse file never sits in memory). */
-function copyData(from: number, to: number): void {
+function copyData(from: number, to: number, size = Infinity): void {
   const buf = new Uint8Array(1 << 20);
-  for (;;) {
-    const n = processCalls.read(from, buf);
+  // At most the size it had when looked at: a file the container keeps
+  // growing (sparse, for free) cannot fill the host's disk.
+  let left = size;
+  while (left > 0) {
+    const n = processCalls.read(from, left < buf.length ? buf.subarray(0, left) : buf);
     if (n === 0) return;
     processCalls.writeAll(to, buf.subarray(0, n));
+    left -= n;
   }
 }
 
@@ -135,6 +156,10 @@ function hostPlace(dir: number, name: string): "dir" | "free" {
 function copyOutFd(fd: number, hostDir: number, name: string): number {
   const st = fsCalls.fstat(fd);
   const mode = st.mode & PERM; // no setuid, setgid or sticky bit on the host
+  const kernel = KERNEL_FS[fsCalls.fsType(fd)];
+  if (kernel !== undefined) {
+    throw new TinyoError(`Cannot copy "${name}": it is on ${kernel}, a kernel filesystem (not copied out)`);
+  }
   switch (st.mode & TYPE) {
     case S_IF.REG: {
       if (hostPlace(hostDir, name) === "dir") {
@@ -145,7 +170,7 @@ function copyOutFd(fd: number, hostDir: number, name: string): number {
       try {
         const out = fsCalls.openat(hostDir, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, mode);
         try {
-          copyData(input, out);
+          copyData(input, out, st.size);
           fsCalls.fchmod(out, mode);
         } finally {
           fsCalls.close(out);
@@ -171,6 +196,11 @@ function copyOutFd(fd: number, hostDir: number, name: string): number {
           }
           if (type !== S_IF.REG && type !== S_IF.DIR) continue; // devices, FIFOs, sockets
           const child = fsCalls.openat(fd, e.name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+          // A kernel filesystem mounted below (the container's /proc, /sys) is skipped.
+          if (KERNEL_FS[fsCalls.fsType(child)] !== undefined) {
+            fsCalls.close(child);
+            continue;
+          }
           try {
             n += copyOutFd(child, sub, e.name);
           } finally {

@@ -106,7 +106,9 @@ export function containerProcesses(dirs: readonly string[], clockTicks = 100): P
         ppid: stat.ppid,
         uid,
         cpuSeconds: stat.ticks / clockTicks,
-        command: cmdline.length > 0 ? cmdline.join(" ") : `[${comm}]`,
+        // The container chooses both: no control character reaches the terminal (ps prints "?" too).
+        // deno-lint-ignore no-control-regex
+        command: (cmdline.length > 0 ? cmdline.join(" ") : `[${comm}]`).replace(/[\x00-\x1f\x7f-\x9f]/g, "?"),
       });
     } catch {
       // Ended meanwhile.
