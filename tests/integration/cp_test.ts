@@ -147,6 +147,28 @@ Deno.test("cp: a setuid file comes out without its setuid and setgid bits", opts
   });
 });
 
+Deno.test(
+  "cp: kernel filesystems are never copied out (the container's /proc read as the host's root)",
+  opts,
+  async () => {
+    await withBox(async (name, dir) => {
+      const r = await tinyo(ROOT, ["cp", `${name}:/proc/kallsyms`, `${dir}/k`]);
+      assert.equal(r.code, 125);
+      assert.match(
+        r.stderr,
+        /^tinyo: Cannot copy "k": it is on proc, a kernel filesystem \(not copied out\)\n$/,
+      );
+      assert.throws(() => Deno.lstatSync(`${dir}/k`), Deno.errors.NotFound);
+      // The whole root: its files, but not what /proc and /sys hold.
+      const all = await tinyo(ROOT, ["cp", `${name}:/`, `${dir}/all`]);
+      assert.equal(all.code, 0, all.stderr);
+      assert.match(Deno.readTextFileSync(`${dir}/all/etc/alpine-release`), /^3\.20\./);
+      assert.throws(() => Deno.lstatSync(`${dir}/all/proc`), Deno.errors.NotFound);
+      assert.throws(() => Deno.lstatSync(`${dir}/all/sys`), Deno.errors.NotFound);
+    });
+  },
+);
+
 Deno.test("cp: bad input gives one line and exit 125", opts, async () => {
   const both = await tinyo(ROOT, ["cp", "/etc/hostname", "/tmp/x"]);
   assert.equal(both.code, 125);

@@ -178,3 +178,9 @@ Deno.test("--explain takes a value only as --explain=FILE; off, no call table is
   assert.equal(fsCalls.mkdirat, ffi.mkdirat);
   assert.equal(linuxSyscalls.mount, ffi.mount);
 });
+
+Deno.test("explain escapes control characters of names from the image", async () => {
+  const { escapeControls } = await import("../../../runtime/explain.ts");
+  assert.equal(escapeControls("a\x1b]52;c;x\x07b\nc\u009bd"), "a\\x1b]52;c;x\\x07b\\x0ac\\x9bd");
+  assert.equal(escapeControls("plain /bin/sh"), "plain /bin/sh");
+});
