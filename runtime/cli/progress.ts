@@ -6,17 +6,12 @@
  */
 
 import type { PullProgress } from "../../rootfs/mod.ts";
+import { binaryScale } from "../model/units.ts";
 
 /** `1536` → `1.5 KiB`. */
 export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+  const { value, unit } = binaryScale(n);
+  return unit === "B" ? `${value} B` : `${value.toFixed(1)} ${unit}`;
 }
 
 /** Seconds → `4s`, `2m05s`. */

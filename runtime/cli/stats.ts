@@ -12,6 +12,7 @@ import { TinyoError, UsageError } from "../errors.ts";
 import { type ContainerRecord, type Layout, listRecords } from "../host/records.ts";
 import { findContainer, statusOf } from "../host/status.ts";
 import { containerProcesses, cpuPercent, readUsage, type Usage } from "../host/stats.ts";
+import { binaryScale } from "../model/units.ts";
 
 function say(text: string): void {
   // deno-lint-ignore no-console
@@ -20,14 +21,8 @@ function say(text: string): void {
 
 /** Bytes for a person: 12.3MiB, docker's style. */
 export function humanBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)}${units[i]}`;
+  const { value, unit } = binaryScale(n);
+  return `${unit === "B" ? value : value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)}${unit}`;
 }
 
 function hostMemory(): number {

@@ -19,6 +19,18 @@ export function parseSize(value: string, what: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+/** `n` bytes in the largest binary unit below it: `{ value: 1.5, unit: "KiB" }` for 1536. */
+export function binaryScale(n: number): { value: number; unit: string } {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i++;
+  }
+  return { value, unit: units[i]! };
+}
+
 /** Bytes as the largest whole binary unit that fits exactly, else MiB with one decimal. */
 export function formatLimit(bytes: number): string {
   for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {

@@ -251,6 +251,18 @@ Deno.test("runc's state table: what created, running, paused and stopped allow",
   await ok(["delete", id]);
 });
 
+Deno.test("create --explain: the set-up step by step up to created, on create's stderr", opts, async () => {
+  const dir = await bundle(["echo", "explained"], (c) => c.hostname = "ocibox");
+  const r = await t(["create", "--explain", "--bundle", dir, "explain1"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^\[runtime\] spawn\(/m);
+  assert.match(r.stderr, /^\[init\] sethostname\("ocibox"\) = 0 /m);
+  assert.match(r.stderr, /^\[init\] pivot_root\("\.", "\."\) = 0 /m);
+  assert.match(r.stderr, /── summary: the seven parts/);
+  assert.doesNotMatch(r.stdout, /\[init\]|\[runtime\]/);
+  await ok(["delete", "--force", "explain1"]);
+});
+
 Deno.test("a created container can be deleted: its waiting process is killed", opts, async () => {
   const s = await created("c-created-del", ["true"]);
   const dirs = cgroupDirs(s.pid);
