@@ -9,11 +9,20 @@
  * @module
  */
 
+// When main.ts began: Deno's own start-up ends here (TINYO_TIMELINE, runtime/timeline.ts).
+(globalThis as { tinyoMainAt?: number }).tinyoMainAt = performance.now();
+
 if (Deno.args[0] === "init") {
   const { initMain } = await import("./runtime/container/init.ts");
   initMain();
 }
 
+const timeline = Deno.env.get("TINYO_TIMELINE");
+if (timeline !== undefined && timeline !== "") {
+  const { mark, startTimeline } = await import("./runtime/timeline.ts");
+  startTimeline(timeline, "runtime");
+  mark("main.ts", (globalThis as { tinyoMainAt?: number }).tinyoMainAt);
+}
 const { cliMain } = await import("./runtime/cli/main.ts");
 const { exitCodeOf } = await import("./runtime/errors.ts");
 let code: number;

@@ -19,7 +19,8 @@
  * and storage in the work directory, the image imported from the tarball,
  * network none), each for tinyo, runc and crun, interleaved.
  *
- * Last, the bridge network, inside a network namespace the bench makes:
+ * Also a timeline of where a run's time goes (TINYO_TIMELINE: both
+ * processes' steps). Last, the bridge network, inside a network namespace the bench makes:
  * tinyo's own set-up and release times, and `tinyo run` with --network none
  * beside --network bridge.
  */
@@ -194,6 +195,48 @@ function ociBenchmarks(work: string, bundle: string, runc?: string, crun?: strin
 }
 
 /**
+ * Where a `tinyo run` goes: N runs with TINYO_TIMELINE (runtime/timeline.ts),
+ * each step's median time after the bench started the command, and the
+ * step before it (the time a step itself takes is the difference).
+ */
+function timelineBenchmark(tinyoArgv: string[], work: string): string[] {
+  const samples = new Map<string, number[]>();
+  const totals: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const file = `${work}/timeline-${i}.jsonl`;
+    const t0 = performance.timeOrigin + performance.now();
+    const out = new Deno.Command(tinyoArgv[0]!, {
+      args: tinyoArgv.slice(1),
+      env: { ...Deno.env.toObject(), TINYO_TIMELINE: file },
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    totals.push(performance.timeOrigin + performance.now() - t0);
+    if (!out.success) throw new Error(`timeline run failed: ${dec.decode(out.stderr)}`);
+    for (const line of Deno.readTextFileSync(file).trim().split("\n")) {
+      const { t, side, step } = JSON.parse(line) as { t: number; side: string; step: string };
+      const key = `${side}: ${step}`;
+      (samples.get(key) ?? samples.set(key, []).get(key)!).push(t - t0);
+    }
+  }
+  const rows = [...samples].map(([key, xs]) => [key, median(xs)] as const).sort((a, b) => a[1] - b[1]);
+  return [
+    `Timeline of \`tinyo run --network none <cached alpine> /bin/true\` (TINYO_TIMELINE), medians of ${N}, ` +
+    "ms after the bench started the command",
+    "",
+    "| step | at | since the step before |",
+    "|---|---|---|",
+    ...rows.map(([key, at], i) =>
+      `| ${key} | ${at.toFixed(1)} | ${(at - (i > 0 ? rows[i - 1]![1] : 0)).toFixed(1)} |`
+    ),
+    `| the command returned | ${median(totals).toFixed(1)} | ${
+      (median(totals) - (rows.at(-1)?.[1] ?? 0)).toFixed(1)
+    } |`,
+    "",
+  ];
+}
+
+/**
  * The bridge network's cost, in a network namespace the bench makes (never
  * the machine's own): tinyo's own set-up and release timed inside its code
  * (tasks/bench_net.ts), and whole `tinyo run` commands with --network none
@@ -355,6 +398,7 @@ try {
     Deno.mkdirSync(b);
     unpack.tar!.push(timed(["tar", "-xzf", TARBALL, "-C", b]).ms);
   }
+  const timeline = timelineBenchmark(tinyoArgv, work);
   const oci = ociBenchmarks(work, bundle, runc, crun);
   const net = networkBenchmarks(tinyoArgv);
   const med = (name: string): number => median(times[name] ?? [NaN]);
@@ -385,6 +429,7 @@ try {
       unpack.tar!.length
     })`,
     "",
+    ...timeline,
     ...oci,
     ...net,
   ];

@@ -9,6 +9,7 @@ import { TinyoError, UsageError } from "../errors.ts";
 import { collectGarbage, resolveLayout } from "../host/records.ts";
 import type { GlobalFlags } from "./oci.ts";
 import { VERSION, versionText } from "./version.ts";
+import { mark, timelineState } from "../timeline.ts";
 
 export { VERSION };
 
@@ -176,6 +177,7 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
   // one more tinyo command of any kind leaves the host clean (the verbs an
   // engine calls on one container excepted).
   if (Deno.uid() === 0 && !GC_FREE_VERBS.has(verb)) collectGarbage(layout);
+  if (timelineState.on) mark("cli: parsed, garbage collected");
   switch (verb) {
     case "run":
       return /^(-b|--bundle)(=|$)/.test(rest[0] ?? "") || rest.some((a) => /^--bundle(=|$)/.test(a))

@@ -66,6 +66,7 @@ import { compileSeccomp, seccompFilterFlags } from "../model/seccomp/compile.ts"
 import { applyIoPriority, applyOomScoreAdj, applyPersonality, applyUmask } from "./process_attrs.ts";
 import { applySecurityLabels } from "./labels.ts";
 import { explainCalls, explainLine, explainState, explainTally, startExplaining } from "../explain.ts";
+import { mark, startTimeline, timelineState } from "../timeline.ts";
 
 /** What to execute once the container is set up. */
 export interface ExecPlan {
@@ -385,6 +386,7 @@ export function setupContainer(
   nsPlan.join = nsPlan.join.filter((ns) => (ns.flag & joined) === 0);
   if (boot.mountNamespaceCreated) nsPlan.unshareFlags &= ~CLONE.NEWNS;
   applyNamespaces(sys, nsPlan);
+  if (timelineState.on) mark("namespaces");
   const creates = (type: string): boolean =>
     spec.linux?.namespaces?.some((n) => n.type === type && n.path === undefined) ?? false;
   if (boot.exec) {
@@ -409,6 +411,7 @@ export function setupContainer(
     // the runtime's (prestart, createRuntime) then the container's own
     // (createContainer, run here: its namespaces, the host's root still
     // visible, so the path resolves in the runtime's mount namespace).
+    if (timelineState.on) mark("hostname, loopback, sysctls");
     setupFilesystem(sys, spec, boot, () => {
       if (boot.hooksFd !== undefined && options.syncFd !== undefined) {
         awaitRuntimeHooks(options.syncFd, boot.hooksFd);
@@ -416,6 +419,7 @@ export function setupContainer(
       runHooks("createContainer", hooksOf(spec, "createContainer"), initState(spec, boot, "creating"));
     });
   }
+  if (timelineState.on) mark("filesystem (mounts, /dev, pivot_root)");
   // The command is looked up while still root: PATH directories may be
   // unreadable for the target user, exactly as with runc.
   const root = sys.openRoot("/");
@@ -450,8 +454,10 @@ export function setupContainer(
   // and the real-time I/O class need capabilities the identity drops);
   // I/O priority and personality are per thread: this one execs.
   applyProcessAttributes(spec);
+  if (timelineState.on) mark("command resolved, seccomp compiled");
   // 8.
   applyIdentity(sys, spec, lastCap);
+  if (timelineState.on) mark("identity (capabilities, uid)");
   // Changing the uid or gid cleared the parent-death signal (commit_creds):
   // set it again, and check again that the runtime is there (runc's
   // pdeath.Restore). A hostile PID 1 may still clear it for itself later.
@@ -497,6 +503,7 @@ function execCommand(plan: ExecPlan, syncFd: number, firstClosed: number): never
   // AppArmor profile, SELinux label: they take effect at execve.
   applySecurityLabels(plan.labels);
   if (syncFd >= 0 && explainState.on) sendToRuntime(syncFd, { type: "explain", tally: explainTally() });
+  if (timelineState.on) mark("execve");
   if (syncFd >= 0) sendToRuntime(syncFd, { type: "exec" });
   // Nothing but stdio (and the descriptors --preserve-fds asked for)
   // crosses execve: whatever set-up left open, and any descriptor a library
@@ -523,6 +530,7 @@ function execCommand(plan: ExecPlan, syncFd: number, firstClosed: number): never
 
 /** The init's entry point (`tinyo init`). Exits the process on failure. */
 export function initMain(): never {
+  const loadedAt = performance.now();
   // First of all: nobody but root with CAP_SYS_PTRACE may look inside this
   // process until execve (which resets it for the command).
   processCalls.prctl(PR.SET_DUMPABLE, 0);
@@ -535,6 +543,12 @@ export function initMain(): never {
       throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
     }
     const boot = JSON.parse(raw) as InitBootstrap;
+    if (boot.timeline !== undefined) {
+      startTimeline(boot.timeline, "init");
+      mark("main.ts", (globalThis as { tinyoMainAt?: number }).tinyoMainAt);
+      mark("init module loaded", loadedAt);
+      mark("bootstrap read");
+    }
     if (boot.explainFd !== undefined) {
       processCalls.setCloexec(boot.explainFd, true);
       startExplaining({ fd: boot.explainFd, tty: boot.explainTty ?? false, side: "init" });
@@ -567,7 +581,9 @@ export function initMain(): never {
     // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
     // survives pivot_root, and reopen it through /proc/self/fd later (runc).
     const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
+    if (timelineState.on) mark("spec loaded");
     const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
+    if (timelineState.on) mark("set up");
     if (fifoFd >= 0) {
       if (syncFd >= 0 && explainState.on) sendToRuntime(syncFd, { type: "explain", tally: explainTally() });
       if (syncFd >= 0) sendToRuntime(syncFd, { type: "created" });

@@ -27,6 +27,7 @@ import { processCalls } from "../syscalls.ts";
 import { TinyoError } from "../errors.ts";
 import type { InitMessage, InitOutcome } from "../model/bootstrap.ts";
 import { mergeTally } from "../explain.ts";
+import { mark, timelineState } from "../timeline.ts";
 
 const decoder = new TextDecoder();
 
@@ -56,8 +57,10 @@ export function waitForInit(fd: number, untilCreated = false, onHooks?: () => vo
             `Container init sent an unreadable message: ${JSON.stringify(line.slice(0, 200))}`,
           );
         }
-        if (msg.type === "exec") outcome.execed = true;
-        else if (msg.type === "explain") mergeTally(msg.tally);
+        if (msg.type === "exec") {
+          outcome.execed = true;
+          if (timelineState.on) mark("exec reported");
+        } else if (msg.type === "explain") mergeTally(msg.tally);
         else if (msg.type === "created") outcome.created = true;
         else if (msg.type === "hooks") {
           if (onHooks === undefined) throw new TinyoError("Container init asked for hooks nobody runs");

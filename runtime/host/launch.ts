@@ -14,6 +14,7 @@ import { TinyoError } from "../errors.ts";
 import { openProcess } from "./handle.ts";
 import { type SpawnedInit, spawnInit, type SpawnInitOptions } from "./spawn.ts";
 import { explainSink } from "../explain.ts";
+import { timelineFile } from "../timeline.ts";
 
 /** The file name of each namespace type under /proc/PID/ns. */
 export const NS_FILES: Readonly<Record<NamespaceType, string>> = {
@@ -104,6 +105,7 @@ export function launchInit(
           ...(extra.consoleSocket !== undefined ? { consoleSocket: fds[at(extra.consoleSocket)!]! } : {}),
           ...(extra.hooksFd !== undefined ? { hooksFd: fds[at(extra.hooksFd)!]! } : {}),
           ...(explain !== undefined ? { explainFd: fds[at(explain.fd)!]!, explainTty: explain.tty } : {}),
+          ...(timelineFile() !== undefined ? { timeline: timelineFile() } : {}),
         }),
       inherit,
       pidNamespace,

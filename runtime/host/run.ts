@@ -48,6 +48,7 @@ import { processCalls, type SignalName, SIGNALS } from "../syscalls.ts";
 import { attachBridge, plannedNetwork, type PublishedPort } from "./network.ts";
 import { bridgedHostsFile, containerResolvConf, parseMac } from "../model/network.ts";
 import { explainLine, explainState, explainSummary } from "../explain.ts";
+import { mark, timelineState } from "../timeline.ts";
 import { type Pty, ptyFromMaster, type Relay, requireTerminal, startRelay } from "./tty.ts";
 
 /** Signals forwarded from tinyo to the container's PID 1. */
@@ -200,6 +201,7 @@ export async function superviseInit(
       throw err;
     }
     const status = await init.child.status;
+    if (timelineState.on) mark("container ended (wait)");
     if (explainState.on) {
       explainLine(
         "process control",
@@ -288,6 +290,7 @@ export async function prepareContainer(
   let image;
   try {
     image = await resolveRootfs(opts.image, layout.imagesDir, imageOptions);
+    if (timelineState.on) mark("image resolved");
     if (explainState.on) {
       explainLine(
         "directories",
@@ -334,6 +337,7 @@ export async function prepareContainer(
     if (opts.name !== undefined) checkNameFree(layout, opts.name);
     writeRecord(layout, { ...newRecord(id, dir), ...base });
   });
+  if (timelineState.on) mark("record written");
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const overlay = image.kind === "image" || !opts.rootfsRw;
@@ -407,7 +411,9 @@ export async function prepareContainer(
           "or cgroup v2) is mounted; --privileged runs without it",
       );
     }
+    if (timelineState.on) mark("directory, network, spec");
     cgroup?.create(flatResources(spec.linux?.resources), devices);
+    if (timelineState.on) mark("cgroup made");
     if (explainState.on && cgroup !== undefined) {
       explainLine(
         "process control",
@@ -511,5 +517,6 @@ export async function runContainer(
     // is not replaced by that.
     const rec = readRecord(layout, c.id);
     if (rec !== undefined) reapContainer(layout, rec);
+    if (timelineState.on) mark("cleaned up");
   }
 }

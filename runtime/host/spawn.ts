@@ -37,6 +37,7 @@
 
 import { CLONE, fsCalls, MS, O, processCalls } from "../syscalls.ts";
 import { explainLine, explainState } from "../explain.ts";
+import { mark, timelineState } from "../timeline.ts";
 
 /** How to spawn the init. */
 export interface SpawnInitOptions {
@@ -145,6 +146,7 @@ export function spawnInit(
       processCalls.setns(options.pidNamespace.pidfd, CLONE.NEWPID, "the container's PID namespace");
     }
     // Nothing but the spawn between the unshare and the setns below.
+    if (timelineState.on) mark("spawn");
     child = command.spawn();
     if (explainState.on) {
       explainLine(

@@ -77,6 +77,8 @@ export interface InitBootstrap {
    */
   explainFd?: number;
   explainTty?: boolean;
+  /** TINYO_TIMELINE: the file the init appends its steps to (runtime/timeline.ts). */
+  timeline?: string;
 }
 
 /** A message the init sends to the runtime. */
