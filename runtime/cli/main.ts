@@ -154,6 +154,12 @@ export async function cliMain(argv: readonly string[]): Promise<number> {
 const oci = (): Promise<typeof import("./oci.ts")> => import("./oci.ts");
 const lifecycle = (): Promise<typeof import("./lifecycle.ts")> => import("./lifecycle.ts");
 const images = (): Promise<typeof import("./images.ts")> => import("./images.ts");
+/** `run`'s modules (the image code, the container's preparation), timed under TINYO_TIMELINE. */
+async function runVerb(): Promise<typeof import("./run.ts")> {
+  const mod = await import("./run.ts");
+  if (timelineState.on) mark("run modules loaded");
+  return mod;
+}
 
 async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): Promise<number> {
   if (p.flags.has("version")) {
@@ -182,7 +188,7 @@ async function dispatch(p: ReturnType<typeof parseArgs>, globals: GlobalFlags): 
     case "run":
       return /^(-b|--bundle)(=|$)/.test(rest[0] ?? "") || rest.some((a) => /^--bundle(=|$)/.test(a))
         ? await (await oci()).ociRunCommand(layout, rest, globals)
-        : await (await import("./run.ts")).runCommand(layout, rest);
+        : await (await runVerb()).runCommand(layout, rest);
     case "ps":
       // `ps ID` is the OCI verb (a container's processes), `ps [-a]` docker's.
       return rest.some((a, i) => !a.startsWith("-") && !["--format", "-f"].includes(rest[i - 1] ?? ""))
