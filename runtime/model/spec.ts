@@ -834,7 +834,8 @@ export function probeHostSecurity(exists: (path: string) => boolean = pathExists
  * - user namespaces, linux.uidMappings/gidMappings and id-mapped mounts: a
  *   multi-threaded process (Deno) can neither create nor join a user
  *   namespace (shared/docs/PLATFORM.md).
- * - linux.intelRdt and linux.timeOffsets: not implemented.
+ * - linux.intelRdt (resctrl) and linux.timeOffsets (a time namespace):
+ *   tinyo has neither, so a configuration asking for them is refused.
  */
 export function unsupportedFeatures(spec: Spec, host: HostSecurity = probeHostSecurity()): string[] {
   const out: string[] = [];
