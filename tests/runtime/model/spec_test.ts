@@ -475,3 +475,15 @@ Deno.test("validateSpec() takes RLIM_INFINITY as JSON's 18446744073709551615 and
     /process\.rlimits\[0\]: soft limit .* is above hard limit 1024/,
   );
 });
+
+Deno.test("unsupportedFeatures() refuses linux.intelRdt and linux.timeOffsets, naming each", () => {
+  const spec = {
+    ...good(),
+    linux: { ...good().linux, intelRdt: { closID: "x" }, timeOffsets: { monotonic: { secs: 1 } } },
+  };
+  assert.deepEqual(unsupportedFeatures(spec as never, { apparmor: false, selinux: false }), [
+    "linux.intelRdt: Intel RDT is not supported",
+    "linux.timeOffsets: time namespace offsets are not supported",
+  ]);
+  assert.throws(() => assertSupported(spec as never, { apparmor: false, selinux: false }), ConfigError);
+});
