@@ -74,7 +74,7 @@ import {
 } from "../model/network.ts";
 import { CLONE, isErrno, MNT, MS, netCalls, O } from "../syscalls.ts";
 import { ConfigError, TinyoError } from "../errors.ts";
-import type { Layout } from "./records.ts";
+import { type Layout, listDir, withLockFile } from "./records.ts";
 import { HookError, runProgram } from "../hooks.ts";
 
 /** A published port with its host port chosen. */
@@ -161,13 +161,7 @@ export function plannedNetwork(layout: Layout, id: string): NetworkRecord {
 /** Runs `fn` holding the network's lock (bridge creation, port reservations). */
 function withNetworkLock<T>(layout: Layout, fn: () => T): T {
   Deno.mkdirSync(leasesDir(layout), { recursive: true, mode: 0o700 });
-  using file = Deno.openSync(`${networkDir(layout)}/lock`, { write: true, create: true, mode: 0o600 });
-  file.lockSync(true);
-  try {
-    return fn();
-  } finally {
-    file.unlockSync();
-  }
+  return withLockFile(networkDir(layout), "lock", fn);
 }
 
 /**
@@ -446,18 +440,9 @@ function enableForwarding(layout: Layout): void {
 /** The leases: address → container id. */
 export function listLeases(layout: Layout): Map<string, string> {
   const out = new Map<string, string>();
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync(leasesDir(layout))];
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    try {
-      out.set(e.name, Deno.readLinkSync(`${leasesDir(layout)}/${e.name}`));
-    } catch {
-      // Released meanwhile.
-    }
+  for (const ip of listDir(leasesDir(layout))) {
+    const owner = readLease(layout, ip); // undefined: released meanwhile
+    if (owner !== undefined) out.set(ip, owner);
   }
   return out;
 }
@@ -634,14 +619,6 @@ export function releaseNetwork(layout: Layout, id: string, rec?: NetworkRecord):
       }
     }
   });
-}
-
-function listDir(path: string): string[] {
-  try {
-    return [...Deno.readDirSync(path)].map((e) => e.name);
-  } catch {
-    return [];
-  }
 }
 
 function readLease(layout: Layout, ip: string): string | undefined {

@@ -153,8 +153,16 @@ export function writeRecord(layout: Layout, record: ContainerRecord): void {
  * and start, start and cleanup) would otherwise lose each other's fields.
  */
 export function withRecordsLock<T>(layout: Layout, fn: () => T): T {
-  Deno.mkdirSync(layout.stateDir, { recursive: true, mode: 0o700 });
-  using file = Deno.openSync(`${layout.stateDir}/.records.lock`, { write: true, create: true, mode: 0o600 });
+  return withLockFile(layout.stateDir, ".records.lock", fn);
+}
+
+/**
+ * Runs `fn` holding an exclusive flock(2) on `dir/name` (the directory made
+ * 0700 if missing, the file 0600): tinyo's locks between its processes.
+ */
+export function withLockFile<T>(dir: string, name: string, fn: () => T): T {
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  using file = Deno.openSync(`${dir}/${name}`, { write: true, create: true, mode: 0o600 });
   file.lockSync(true);
   try {
     return fn();
@@ -234,7 +242,8 @@ export function removeContainer(layout: Layout, id: string): void {
   removeTree(recordPath(layout, id));
 }
 
-function listDir(path: string): string[] {
+/** The names in directory `path` (none when it is missing or unreadable). */
+export function listDir(path: string): string[] {
   try {
     return [...Deno.readDirSync(path)].map((e) => e.name);
   } catch {
