@@ -20,7 +20,8 @@ if (Deno.args[0] === "init") {
 const timeline = Deno.env.get("TINYO_TIMELINE");
 if (timeline !== undefined && timeline !== "") {
   const { mark, startTimeline } = await import("./runtime/timeline.ts");
-  startTimeline(timeline, "runtime");
+  // Absolute: the init opens it too, from another working directory.
+  startTimeline(timeline.startsWith("/") ? timeline : `${Deno.cwd()}/${timeline}`, "runtime");
   mark("main.ts", (globalThis as { tinyoMainAt?: number }).tinyoMainAt);
 }
 const { cliMain } = await import("./runtime/cli/main.ts");

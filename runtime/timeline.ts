@@ -26,8 +26,8 @@ let side: "runtime" | "init" = "runtime";
 
 /** Starts recording into `file` (appended), as `who`; its first step is the process's start. */
 export function startTimeline(file: string, who: "runtime" | "init"): void {
-  fd = processCalls.open(file, O.WRONLY | O.APPEND | O.CREAT | O.CLOEXEC, 0o600);
-  path = file;
+  fd = processCalls.open(file, O.WRONLY | O.APPEND | O.CREAT | O.NOFOLLOW | O.CLOEXEC, 0o600);
+  path = file.startsWith("/") ? file : `${Deno.cwd()}/${file}`;
   side = who;
   timelineState.on = true;
   mark("start", 0);

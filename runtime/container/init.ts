@@ -583,6 +583,10 @@ export function initMain(): never {
     const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
     if (timelineState.on) mark("spec loaded");
     const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
+    // Changing the uid or dropping capabilities reset "dumpable" to the
+    // host's fs.suid_dumpable: not traceable again before execve (a created
+    // container's init waits here holding the sync pipe's end).
+    processCalls.prctl(PR.SET_DUMPABLE, 0);
     if (timelineState.on) mark("set up");
     if (fifoFd >= 0) {
       if (syncFd >= 0 && explainState.on) sendToRuntime(syncFd, { type: "explain", tally: explainTally() });

@@ -220,33 +220,40 @@ function copyOutFd(fd: number, hostDir: number, name: string): number {
 
 /** Copies host path `src` into the container behind `root` at `dst`. Returns the files copied. */
 export function copyIn(root: number, src: string, dst: string): number {
-  let info: Deno.FileInfo;
+  // The source, held by descriptor (O_NOFOLLOW below it): a host tree the
+  // container can write to (a volume) cannot swap a link in between a look
+  // and a read and have host files copied in.
+  let from: number;
   try {
-    info = Deno.lstatSync(src);
+    from = fsCalls.open(src, O.PATH | O.NOFOLLOW | O.CLOEXEC);
   } catch (err) {
     throw new TinyoError(`Cannot copy "${src}": ${(err as Error).message}`);
   }
-  // Into an existing directory: under its own name; else as `dst` itself.
-  let parent: number;
-  let name: string;
-  const existing = tryOpen(root, dst);
-  if (existing !== undefined && (fsCalls.fstat(existing).mode & TYPE) === S_IF.DIR) {
-    parent = existing;
-    name = baseName(src);
-  } else {
-    if (existing !== undefined) fsCalls.close(existing);
-    name = baseName(dst);
-    if (name === "") throw new TinyoError(`Cannot copy to "${dst}": no file name`);
-    try {
-      parent = openInRoot(root, parentOf(dst), O.DIRECTORY);
-    } catch (err) {
-      throw new TinyoError(`Cannot copy into the container: "${parentOf(dst)}": ${(err as Error).message}`);
-    }
-  }
   try {
-    return copyInAt(src, info, parent, name);
+    // Into an existing directory: under its own name; else as `dst` itself.
+    let parent: number;
+    let name: string;
+    const existing = tryOpen(root, dst);
+    if (existing !== undefined && (fsCalls.fstat(existing).mode & TYPE) === S_IF.DIR) {
+      parent = existing;
+      name = baseName(src);
+    } else {
+      if (existing !== undefined) fsCalls.close(existing);
+      name = baseName(dst);
+      if (name === "") throw new TinyoError(`Cannot copy to "${dst}": no file name`);
+      try {
+        parent = openInRoot(root, parentOf(dst), O.DIRECTORY);
+      } catch (err) {
+        throw new TinyoError(`Cannot copy into the container: "${parentOf(dst)}": ${(err as Error).message}`);
+      }
+    }
+    try {
+      return copyInFd(from, parent, name);
+    } finally {
+      fsCalls.close(parent);
+    }
   } finally {
-    fsCalls.close(parent);
+    fsCalls.close(from);
   }
 }
 
@@ -268,44 +275,57 @@ function clearPlace(dir: number, name: string): void {
   }
 }
 
-function copyInAt(src: string, info: Deno.FileInfo, dir: number, name: string): number {
-  const mode = (info.mode ?? 0o644) & PERM;
-  if (info.isSymlink) {
-    clearPlace(dir, name);
-    fsCalls.symlinkat(Deno.readLinkSync(src), dir, name);
-    return 1;
-  }
-  if (info.isFile) {
-    clearPlace(dir, name);
-    const fd = fsCalls.openat(dir, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, mode);
-    try {
-      const input = processCalls.open(src, O.RDONLY | O.CLOEXEC);
+/** Copies what the host O_PATH descriptor `from` is to `name` in the container directory `dir`. */
+function copyInFd(from: number, dir: number, name: string): number {
+  const st = fsCalls.fstat(from);
+  const mode = st.mode & PERM;
+  switch (st.mode & TYPE) {
+    case S_IF.LNK: {
+      clearPlace(dir, name);
+      fsCalls.symlinkat(fsCalls.readlinkat(from, ""), dir, name);
+      return 1;
+    }
+    case S_IF.REG: {
+      clearPlace(dir, name);
+      const fd = fsCalls.openat(dir, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, mode);
       try {
-        copyData(input, fd);
+        // The very file looked at (its /proc link reopens the same inode).
+        const input = processCalls.open(`/proc/self/fd/${from}`, O.RDONLY | O.CLOEXEC | O.NONBLOCK);
+        try {
+          copyData(input, fd, st.size);
+        } finally {
+          processCalls.close(input);
+        }
+        fsCalls.fchmod(fd, mode);
       } finally {
-        processCalls.close(input);
+        fsCalls.close(fd);
       }
-      fsCalls.fchmod(fd, mode);
-    } finally {
-      fsCalls.close(fd);
+      return 1;
     }
-    return 1;
-  }
-  if (!info.isDirectory) return 0;
-  try {
-    fsCalls.mkdirat(dir, name, mode);
-  } catch (err) {
-    if (!isErrno(err, "EEXIST")) throw err;
-  }
-  // O_NOFOLLOW|O_DIRECTORY: a symlink in its place fails here, it is never entered.
-  const sub = fsCalls.openat(dir, name, O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC | O.PATH);
-  try {
-    let n = 0;
-    for (const e of Deno.readDirSync(src)) {
-      n += copyInAt(`${src}/${e.name}`, Deno.lstatSync(`${src}/${e.name}`), sub, e.name);
+    case S_IF.DIR: {
+      try {
+        fsCalls.mkdirat(dir, name, mode);
+      } catch (err) {
+        if (!isErrno(err, "EEXIST")) throw err;
+      }
+      // O_NOFOLLOW|O_DIRECTORY: a symlink in its place fails here, it is never entered.
+      const sub = fsCalls.openat(dir, name, O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC | O.PATH);
+      try {
+        let n = 0;
+        for (const e of Deno.readDirSync(`/proc/self/fd/${from}`)) {
+          const child = fsCalls.openat(from, e.name, O.PATH | O.NOFOLLOW | O.CLOEXEC);
+          try {
+            n += copyInFd(child, sub, e.name);
+          } finally {
+            fsCalls.close(child);
+          }
+        }
+        return n;
+      } finally {
+        fsCalls.close(sub);
+      }
     }
-    return n;
-  } finally {
-    fsCalls.close(sub);
+    default:
+      return 0; // devices, FIFOs, sockets
   }
 }

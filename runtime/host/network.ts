@@ -26,7 +26,8 @@
  * the record names the namespace pin and the veth (both follow from the id)
  * before they are made; a lease is a symlink `<leases>/<ip> -> <id>`, made
  * with O_EXCL semantics (symlink(2) fails when it exists), so twenty
- * concurrent starts get twenty addresses, and garbage collection finds the
+ * concurrent starts get twenty addresses (handed out round robin, so a
+ * released address is not reused at once), and garbage collection finds the
  * leases of containers that have no record; ports are in the record before
  * their rules exist. `releaseNetwork` undoes all of it, each step tolerating
  * what is already gone.
@@ -465,10 +466,27 @@ function lease(layout: Layout, id: string, subnet: Subnet, fixed: number | undef
       `Cannot use --ip ${formatIPv4(fixed)}: it is taken by container ${owner.slice(0, 12)}`,
     );
   }
+  // Round robin from the address handed out last (held under the network
+  // lock): a released address is not given again at once, so flows the
+  // kernel still tracks for it (a UDP client of a published port) do not
+  // reach the next container.
   const taken = new Set([...listLeases(layout).keys()]);
   const [first, last] = usableRange(subnet);
-  for (let ip = first; ip <= last; ip++) {
-    if (!taken.has(formatIPv4(ip)) && take(ip)) return ip;
+  const lastFile = `${networkDir(layout)}/last-lease`;
+  let previous = first - 1;
+  try {
+    const n = parseIPv4(Deno.readTextFileSync(lastFile).trim());
+    if (n >= first && n <= last) previous = n;
+  } catch {
+    // None yet, or unreadable: from the start.
+  }
+  const size = last - first + 1;
+  for (let i = 1; i <= size; i++) {
+    const ip = first + ((previous - first + i) % size + size) % size;
+    if (!taken.has(formatIPv4(ip)) && take(ip)) {
+      Deno.writeTextFileSync(lastFile, `${formatIPv4(ip)}\n`);
+      return ip;
+    }
   }
   throw new TinyoError(`Cannot start the container: every address of ${formatSubnet(subnet)} is taken`);
 }
@@ -585,7 +603,10 @@ export function iptablesRestore(batch: string): void {
  * with it), the namespace pin, its lease. Call once its processes are gone.
  */
 export function releaseNetwork(layout: Layout, id: string, rec?: NetworkRecord): void {
-  if ((rec?.ports ?? []).length > 0) iptablesRestore(deleteRulesBatch(iptablesSave(), id));
+  // Under the lock: a start adding its rules meanwhile cannot interleave.
+  if ((rec?.ports ?? []).length > 0) {
+    withNetworkLock(layout, () => iptablesRestore(deleteRulesBatch(iptablesSave(), id)));
+  }
   try {
     using nl = Netlink.open();
     nl.request(delLink(vethName(id), nl.next()), vethName(id));

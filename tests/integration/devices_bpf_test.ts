@@ -71,7 +71,12 @@ async function removeCgroup(dir: string): Promise<void> {
 /** Runs `fn` with a fresh cgroup and a temporary directory, removing both after. */
 async function withCgroup(fn: (cgroup: string, tmp: string) => Promise<void>): Promise<void> {
   const cgroup = `${cgroup2Mount()}/tinyo-devtest-${randomHex()}`;
-  const tmp = Deno.makeTempDirSync({ prefix: "tinyo-devtest-" });
+  // Device nodes need a local filesystem: in the VM /tmp may be the 9p share
+  // of the checkout's parent (TINYO_TEST_TMP names the guest's own tmpfs).
+  const tmp = Deno.makeTempDirSync({
+    prefix: "tinyo-devtest-",
+    dir: Deno.env.get("TINYO_TEST_TMP") ?? "/tmp",
+  });
   Deno.mkdirSync(cgroup);
   try {
     await fn(cgroup, tmp);
