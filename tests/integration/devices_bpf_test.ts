@@ -68,15 +68,29 @@ async function removeCgroup(dir: string): Promise<void> {
   }
 }
 
+/**
+ * A directory where device nodes can be made and opened: /tmp unless it is
+ * mounted nodev or is a 9p share (in the VM, /tmp may be the share of the
+ * checkout's parent), else /dev (devtmpfs). From /proc/self/mountinfo.
+ */
+function nodeCapableDir(): string {
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n").map((l) => {
+    const [pre, post] = l.split(" - ");
+    const f = pre!.split(" ");
+    return { point: f[4]!, options: `${f[5]},${post!.split(" ")[2] ?? ""}`, fstype: post!.split(" ")[0]! };
+  });
+  for (const dir of ["/tmp", "/dev"]) {
+    const m = mounts.filter((x) => dir === x.point || dir.startsWith(x.point === "/" ? "/" : `${x.point}/`))
+      .sort((a, b) => b.point.length - a.point.length)[0];
+    if (m !== undefined && m.fstype !== "9p" && !m.options.split(",").includes("nodev")) return dir;
+  }
+  return "/tmp";
+}
+
 /** Runs `fn` with a fresh cgroup and a temporary directory, removing both after. */
 async function withCgroup(fn: (cgroup: string, tmp: string) => Promise<void>): Promise<void> {
   const cgroup = `${cgroup2Mount()}/tinyo-devtest-${randomHex()}`;
-  // Device nodes need a local filesystem: in the VM /tmp may be the 9p share
-  // of the checkout's parent (TINYO_TEST_TMP names the guest's own tmpfs).
-  const tmp = Deno.makeTempDirSync({
-    prefix: "tinyo-devtest-",
-    dir: Deno.env.get("TINYO_TEST_TMP") ?? "/tmp",
-  });
+  const tmp = Deno.makeTempDirSync({ prefix: "tinyo-devtest-", dir: nodeCapableDir() });
   Deno.mkdirSync(cgroup);
   try {
     await fn(cgroup, tmp);

@@ -581,6 +581,23 @@ Deno.test("a bridged run SIGKILLed at random moments: the next command leaves no
   assert.deepEqual(networkLeftovers(), []);
 });
 
+Deno.test(
+  "a released address is not handed out again at once (tracked flows must not reach a newcomer)",
+  opts,
+  async () => {
+    const first = await detached(["--network", "bridge", IMG, "sleep", "60"]);
+    const ip = record(first).network!.ip!;
+    await tinyo(["rm", "-f", first]);
+    const next = await detached(["--network", "bridge", IMG, "sleep", "60"]);
+    try {
+      assert.notEqual(record(next).network!.ip, ip, "the address just released went to the next container");
+    } finally {
+      await tinyo(["rm", "-f", next]);
+    }
+    assert.deepEqual(networkLeftovers(), []);
+  },
+);
+
 Deno.test("bad network input: one line, exit 125, nothing left", opts, async () => {
   const cases: [string[], RegExp][] = [
     [["-p", "70000:80"], /^tinyo: Invalid -p "70000:80": port 70000 is not in 1-65535$/],
