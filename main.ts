@@ -11,6 +11,8 @@
 
 // When main.ts began: Deno's own start-up ends here (TINYO_TIMELINE, runtime/timeline.ts).
 (globalThis as { tinyoMainAt?: number }).tinyoMainAt = performance.now();
+// The file the init re-executes: this one, or the bundle it was built into (dist/tinyo.js).
+(globalThis as { tinyoEntry?: string }).tinyoEntry = import.meta.url;
 
 if (Deno.args[0] === "init") {
   const { initMain } = await import("./runtime/container/init.ts");
@@ -24,6 +26,17 @@ if (timeline !== undefined && timeline !== "") {
   startTimeline(timeline.startsWith("/") ? timeline : `${Deno.cwd()}/${timeline}`, "runtime");
   mark("main.ts", (globalThis as { tinyoMainAt?: number }).tinyoMainAt);
 }
+// A plain `tinyo run`: its container's init starts now, so that its Deno
+// start-up overlaps with everything the runtime does before it needs it
+// (runtime/host/early.ts). If this fails, the init is spawned later as usual.
+const early = Deno.uid() === 0 && (await import("./runtime/cli/early.ts")).earlyInitWanted(Deno.args)
+  ? await import("./runtime/host/early.ts")
+  : undefined;
+try {
+  early?.startEarlyInit();
+} catch {
+  // The usual spawn reports it.
+}
 const { cliMain } = await import("./runtime/cli/main.ts");
 const { exitCodeOf } = await import("./runtime/errors.ts");
 let code: number;
@@ -35,4 +48,6 @@ try {
   console.error(message.startsWith("tinyo") ? message : `tinyo: ${message}`);
   code = exitCodeOf(err);
 }
+// An early init nobody took (the command failed before it): killed, reaped.
+await early?.discardEarlyInit();
 Deno.exit(code);

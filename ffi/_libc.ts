@@ -1,5 +1,6 @@
 /**
- * The one and only `Deno.dlopen` of tinyo: the libc symbols the runtime uses.
+ * tinyo's libc: the symbols the runtime uses, each bound by `Deno.dlopen` on
+ * first use.
  *
  * Every call here is synchronous on purpose. Namespaces, the current
  * directory and errno are per thread, and `nonblocking: true` would run the
@@ -235,9 +236,18 @@ const symbols = {
   umask: { parameters: ["u32"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-function load(): Deno.DynamicLibrary<typeof symbols> {
+type Bound = Deno.DynamicLibrary<typeof symbols>["symbols"];
+type Name = keyof typeof symbols;
+
+/**
+ * Binds one symbol. Deno compiles a call stub per symbol, about 0.2 ms each
+ * here, so binding all of them up front cost 15 ms of every process's start
+ * (the runtime's and the init's); a container start uses about a third.
+ */
+function bind<K extends Name>(name: K): Bound[K] {
   try {
-    return Deno.dlopen("libc.so.6", symbols);
+    const one = { [name]: symbols[name] } as Pick<typeof symbols, K>;
+    return (Deno.dlopen("libc.so.6", one).symbols as Pick<Bound, K>)[name];
   } catch (err) {
     throw new Error("Cannot load libc.so.6: tinyo needs a glibc Linux host", {
       cause: err,
@@ -245,5 +255,20 @@ function load(): Deno.DynamicLibrary<typeof symbols> {
   }
 }
 
-/** The bound libc symbols. Private to `ffi/`. */
-export const libc: Deno.DynamicLibrary<typeof symbols>["symbols"] = load().symbols;
+/**
+ * The libc symbols, each bound on first use (a getter that replaces itself
+ * with the function, so later calls are plain property reads). Private to
+ * `ffi/`.
+ */
+export const libc: Bound = {} as Bound;
+for (const name of Object.keys(symbols) as Name[]) {
+  Object.defineProperty(libc, name, {
+    configurable: true,
+    enumerable: true,
+    get(): unknown {
+      const fn = bind(name);
+      Object.defineProperty(libc, name, { value: fn, enumerable: true });
+      return fn;
+    },
+  });
+}

@@ -12,7 +12,9 @@
 
 import { libc } from "./_libc.ts";
 import { cString, CStringArray } from "./cstring.ts";
-import { lastErrno, SyscallError } from "./errno.ts";
+import { errnoNumber, lastErrno, SyscallError } from "./errno.ts";
+
+const EBADF = errnoNumber("EBADF");
 import { AT, CLOSE_RANGE, F, NET, PR, SECCOMP_MODE_FILTER, SYS, TIOC } from "./constants.ts";
 import { makedev } from "./at.ts";
 
@@ -67,10 +69,14 @@ export function setCloexec(fd: number, on: boolean): void {
   if (libc.fcntl(fd, F.SETFD, on ? BigInt(F.FD_CLOEXEC) : 0n) !== 0) fail("fcntl", `fd ${fd}`);
 }
 
-/** Whether `fd` is close-on-exec (fcntl(2) F_GETFD). */
-export function isCloexec(fd: number): boolean {
+/** Whether `fd` is close-on-exec (fcntl(2) F_GETFD); undefined when it is not open. */
+export function isCloexec(fd: number): boolean | undefined {
   const flags = libc.fcntl(fd, F.GETFD, 0n);
-  if (flags < 0) fail("fcntl", `fd ${fd}`);
+  if (flags < 0) {
+    // Not open: an answer, not an error (and no exception on the init's path).
+    if (lastErrno() === EBADF) return undefined;
+    fail("fcntl", `fd ${fd}`);
+  }
   return (flags & F.FD_CLOEXEC) !== 0;
 }
 

@@ -487,6 +487,23 @@ class Extractor {
     return false;
   }
 
+  /**
+   * Creates an entry's name with `make` (which never writes through an
+   * existing name: O_EXCL, mkdirat, symlinkat, mknodat fail on it). Usually
+   * the name is new; when it fails, the name is cleared (#clear) and `make`
+   * tried once more, so a genuine error recurs and is thrown then. This
+   * spares a failing lstat, and its exception, for every entry.
+   */
+  #create<T>(parentFd: number, name: string, rel: string, entry: string, make: () => T): T {
+    try {
+      return make();
+    } catch {
+      // EEXIST, mostly.
+    }
+    this.#clear(parentFd, name, rel, entry, false);
+    return make();
+  }
+
   /** Owner, mode and times of a regular file being written, on its own descriptor. */
   #fileMeta(fd: number, h: Header): void {
     if (this.#owners) fchown(fd, h.uid, h.gid);
@@ -510,8 +527,13 @@ class Extractor {
     switch (h.type) {
       case "0":
       case "7": {
-        this.#clear(parentFd, name, rel, h.name, false);
-        const fd = openat(parentFd, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600);
+        const fd = this.#create(
+          parentFd,
+          name,
+          rel,
+          h.name,
+          () => openat(parentFd, name, O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC, 0o600),
+        );
         try {
           await reader.pipe(h.size, (b) => writeAll(fd, b as Uint8Array<ArrayBuffer>));
           this.#fileMeta(fd, h);
@@ -521,13 +543,17 @@ class Extractor {
         return h.size;
       }
       case "5": {
-        if (!this.#clear(parentFd, name, rel, h.name, true)) mkdirat(parentFd, name, 0o700);
+        try {
+          mkdirat(parentFd, name, 0o700);
+        } catch {
+          // Something has the name (a directory is kept); any other error recurs.
+          if (!this.#clear(parentFd, name, rel, h.name, true)) mkdirat(parentFd, name, 0o700);
+        }
         this.#dirMeta.set(rel, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
         return 0;
       }
       case "2":
-        this.#clear(parentFd, name, rel, h.name, false);
-        symlinkat(h.linkname, parentFd, name);
+        this.#create(parentFd, name, rel, h.name, () => symlinkat(h.linkname, parentFd, name));
         if (this.#owners) lchownat(parentFd, name, h.uid, h.gid);
         utimesat(parentFd, name, h.mtime, h.mtime);
         return 0;
@@ -582,8 +608,13 @@ class Extractor {
           this.skippedDevices++;
           return 0;
         }
-        this.#clear(parentFd, name, rel, h.name, false);
-        mknodat(parentFd, name, kind | 0o600, h.devmajor, h.devminor);
+        this.#create(
+          parentFd,
+          name,
+          rel,
+          h.name,
+          () => mknodat(parentFd, name, kind | 0o600, h.devmajor, h.devminor),
+        );
         if (this.#owners) lchownat(parentFd, name, h.uid, h.gid);
         // A node is never opened for real (a FIFO would block, a device
         // would act): its mode is set through an O_PATH descriptor.

@@ -91,10 +91,16 @@ function wall(argv: string[], env?: Record<string, string>): number {
   }
 }
 
-/** Ratio lines "tinyo/runc = x, tinyo/crun = y" and a table of medians. */
-function table(title: string, samples: Record<string, number[]>): string[] {
+/** What the summary at the end lists: measure → [tinyo, runc] (ms or MiB). */
+const summary = new Map<string, { tinyo: number; runc?: number; worst?: number }>();
+
+/** Ratio lines "tinyo/runc = x, tinyo/crun = y" and a table of medians; `key` files it in the summary. */
+function table(title: string, samples: Record<string, number[]>, key?: string): string[] {
   const names = Object.keys(samples);
   const med = (n: string): number => median(samples[n]!);
+  if (key !== undefined) {
+    summary.set(key, { tinyo: med("tinyo"), ...(samples.runc ? { runc: med("runc") } : {}) });
+  }
   return [
     title,
     "",
@@ -117,11 +123,8 @@ function table(title: string, samples: Record<string, number[]>): string[] {
  * tinyo as an OCI runtime beside runc and crun: create + start + delete on
  * one bundle, and podman run --rm --runtime. Returns the report's lines.
  */
-function ociBenchmarks(work: string, bundle: string, runc?: string, crun?: string): string[] {
-  // The launcher engines are pointed at, as `deno task install` writes it.
-  const prefix = `${work}/bin`;
-  wall([Deno.execPath(), "run", "--allow-all", `${ROOT}tasks/install.ts`, "--prefix", prefix]);
-  const runtimes: Record<string, string> = { tinyo: `${prefix}/tinyo` };
+function ociBenchmarks(work: string, bundle: string, tinyo: string, runc?: string, crun?: string): string[] {
+  const runtimes: Record<string, string> = { tinyo };
   if (runc !== undefined) runtimes.runc = runc;
   if (crun !== undefined) runtimes.crun = `${SHARED}oci/crun-hybrid.sh`;
   const seq: Record<string, number[]> = {};
@@ -135,7 +138,11 @@ function ociBenchmarks(work: string, bundle: string, runc?: string, crun?: strin
   for (let i = 0; i < N; i++) {
     for (const [name, bin] of Object.entries(runtimes)) (seq[name] ??= []).push(once(name, bin, i));
   }
-  const out = table(`OCI sequence create + start + delete --force (/bin/true), ${N} interleaved runs`, seq);
+  const out = table(
+    `OCI sequence create + start + delete --force (/bin/true), ${N} interleaved runs`,
+    seq,
+    "oci",
+  );
   if (which("podman") === undefined) return [...out, "podman not installed: podman run not measured"];
   // A private podman: configuration, storage, run and tmp directories in the work directory.
   const d = `${work}/podman`;
@@ -177,7 +184,10 @@ function ociBenchmarks(work: string, bundle: string, runc?: string, crun?: strin
     for (let i = 0; i < N; i++) {
       for (const [name, bin] of Object.entries(runtimes)) (podman[name] ??= []).push(run(bin));
     }
-    return [...out, ...table(`podman run --rm --runtime R alpine true, ${N} interleaved runs`, podman)];
+    return [
+      ...out,
+      ...table(`podman run --rm --runtime R alpine true, ${N} interleaved runs`, podman, "podman"),
+    ];
   } finally {
     new Deno.Command("podman", { args: ["rm", "-a", "-f"], env, stdout: "null", stderr: "null" })
       .outputSync();
@@ -297,6 +307,163 @@ function networkBenchmarks(tinyoArgv: string[]): string[] {
   }
 }
 
+/**
+ * `n` containers started at once, for each runtime in turn (interleaved
+ * rounds): the wall time from the first start to the last exit.
+ */
+async function concurrentBenchmark(
+  runners: Record<string, (i: number) => string[]>,
+  n: number,
+): Promise<string[]> {
+  const rounds = 3;
+  const samples: Record<string, number[]> = {};
+  let round = 0;
+  const once = async (name: string): Promise<number> => {
+    const base = 1000 * (++round);
+    const t0 = performance.now();
+    const outs = await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const argv = runners[name]!(base + i);
+        return new Deno.Command(argv[0]!, {
+          args: argv.slice(1),
+          stdin: "null",
+          stdout: "null",
+          stderr: "piped",
+        })
+          .spawn().output();
+      }),
+    );
+    const ms = performance.now() - t0;
+    const failed = outs.find((o) => !o.success);
+    if (failed) throw new Error(`${name}: a concurrent start failed: ${dec.decode(failed.stderr)}`);
+    return ms;
+  };
+  for (let r = 0; r < rounds; r++) {
+    for (const name of Object.keys(runners)) (samples[name] ??= []).push(await once(name));
+  }
+  return table(
+    `${n} containers started at once (/bin/true), wall time for all, ${rounds} interleaved rounds`,
+    samples,
+    "concurrent",
+  );
+}
+
+/**
+ * What a detached container costs beyond itself: its monitor (conmon),
+ * resident and proportional set size, for a few `run -d` containers.
+ */
+function detachedBenchmark(tinyo: string, root: string): string[] {
+  const rss: number[] = [];
+  const pss: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const out = new Deno.Command(tinyo, {
+      args: ["--root", root, "run", "-d", "--network", "none", TARBALL, "sleep", "60"],
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    if (!out.success) throw new Error(`run -d failed: ${dec.decode(out.stderr)}`);
+    const id = dec.decode(out.stdout).trim();
+    try {
+      const pid = [...Deno.readDirSync("/proc")].map((e) => e.name).filter((n) => /^\d+$/.test(n)).find(
+        (n) => {
+          try {
+            const argv = Deno.readTextFileSync(`/proc/${n}/cmdline`).split("\0");
+            return argv[0]!.endsWith("conmon") && argv.includes(id);
+          } catch {
+            return false;
+          }
+        },
+      );
+      if (pid === undefined) throw new Error(`no conmon found for ${id}`);
+      const kib = (file: string, key: string): number =>
+        Number(
+          new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(Deno.readTextFileSync(`/proc/${pid}/${file}`))?.[1],
+        );
+      rss.push(kib("status", "VmRSS"));
+      pss.push(kib("smaps_rollup", "Pss"));
+    } finally {
+      new Deno.Command(tinyo, { args: ["--root", root, "rm", "-f", id], stdout: "null", stderr: "null" })
+        .outputSync();
+    }
+  }
+  summary.set("detached", { tinyo: median(rss) / 1024 });
+  return [
+    `Memory per detached container beyond the container (its conmon, median of ${rss.length}): ` +
+    `RSS ${(median(rss) / 1024).toFixed(2)} MiB, PSS ${(median(pss) / 1024).toFixed(2)} MiB`,
+    "",
+  ];
+}
+
+/** One line naming the machine and the versions compared. */
+function machineLine(runc?: string, crun?: string): string {
+  const cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
+  const model = /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown CPU";
+  const memGiB = Number(/^MemTotal:\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1] ?? 0) /
+    1048576;
+  const version = (cmd: string | undefined): string => {
+    if (cmd === undefined) return "not installed";
+    const out = new Deno.Command(cmd, { args: ["--version"], stdout: "piped", stderr: "null" }).outputSync();
+    return dec.decode(out.stdout).split("\n")[0]!.replace(/^\S+ version /, "");
+  };
+  let cgroups = "v1 (hybrid)";
+  try {
+    Deno.statSync("/sys/fs/cgroup/cgroup.controllers");
+    cgroups = "v2";
+  } catch {
+    // Not a unified hierarchy at /sys/fs/cgroup.
+  }
+  return `Machine: ${navigator.hardwareConcurrency} vCPU (${model}), ${
+    memGiB.toFixed(1)
+  } GiB, Linux ${Deno.osRelease()}, ` +
+    `cgroups ${cgroups}; Deno ${Deno.version.deno}, runc ${version(runc)}, crun ${version(crun)}`;
+}
+
+/** The issue's table: each measure, its ratio or value, and the target. */
+function summaryLines(): string[] {
+  const rows: [string, string, string][] = [];
+  const ratio = (key: string, what: string, target: number): void => {
+    const m = summary.get(key);
+    if (m?.runc === undefined) return void rows.push([what, "not measured", `≤ ${target}`]);
+    const r = m.tinyo / m.runc;
+    rows.push([
+      what,
+      `${r.toFixed(2)} (${m.tinyo.toFixed(1)} / ${m.runc.toFixed(1)} ms)`,
+      `≤ ${target} ${r <= target ? "met" : "not met"}`,
+    ]);
+  };
+  const value = (key: string, what: string, target: number, unit: string): void => {
+    const m = summary.get(key);
+    if (m === undefined) return void rows.push([what, "not measured", `≤ ${target} ${unit}`]);
+    rows.push([
+      what,
+      `${m.tinyo.toFixed(1)} ${unit}`,
+      `≤ ${target} ${unit} ${m.tinyo <= target ? "met" : "not met"}`,
+    ]);
+  };
+  ratio("run", "`tinyo run` cached Alpine /bin/true, ratio to runc", 1.5);
+  ratio("oci", "OCI create + start + delete, ratio to runc", 2.0);
+  ratio("podman", "podman run --rm, --runtime tinyo / runc", 1.3);
+  ratio("concurrent", "50 containers at once, wall time ratio to runc", 1.5);
+  value("rss", "peak RSS of the largest tinyo process during run", 40, "MiB");
+  value("detached", "memory per detached container beyond the container", 3, "MiB");
+  const u = summary.get("unpack");
+  if (u !== undefined) {
+    rows.push([
+      "unpack Alpine, ratio to tar -xzf (median; worst run)",
+      `${u.tinyo.toFixed(2)}; worst ${u.worst!.toFixed(2)}`,
+      `≤ 1.0 in every run ${u.worst! <= 1 ? "met" : "not met"}`,
+    ]);
+  }
+  return [
+    "Summary (the performance issue's targets)",
+    "",
+    "| measure | tinyo | target |",
+    "|---|---|---|",
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+  ];
+}
+
 if (Deno.uid() !== 0) {
   // deno-lint-ignore no-console
   console.error("bench: needs root");
@@ -326,25 +493,16 @@ try {
       return undefined;
     }
   })();
+  // Otherwise tinyo as `deno task install` installs it (the launcher engines
+  // are pointed at, running the bundle of tasks/build.ts), into a prefix of
+  // the bench's own.
+  if (compiled === undefined) {
+    wall([Deno.execPath(), "run", "--allow-all", `${ROOT}tasks/install.ts`, "--prefix", `${work}/bin`]);
+  }
+  const tinyoBin = compiled ?? `${work}/bin/tinyo`;
   // --network none: runc's and crun's bundles have a network namespace with
   // loopback only (the bridge is measured apart, below).
-  const tinyoArgv = compiled !== undefined
-    ? [compiled, "--root", tinyoRoot, "run", "--network", "none", TARBALL, "/bin/true"]
-    : [
-      Deno.execPath(),
-      "run",
-      "--allow-all",
-      "--no-config",
-      "--quiet",
-      `${ROOT}main.ts`,
-      "--root",
-      tinyoRoot,
-      "run",
-      "--network",
-      "none",
-      TARBALL,
-      "/bin/true",
-    ];
+  const tinyoArgv = [tinyoBin, "--root", tinyoRoot, "run", "--network", "none", TARBALL, "/bin/true"];
   // Cold starts: a fresh cache each time (hash + unpack + run), median of 5.
   const freshRuns: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -389,7 +547,7 @@ try {
   }
   // Unpacking the same tarball: tinyo's extractor vs GNU tar, interleaved.
   const unpack: Record<string, number[]> = { tinyo: [], tar: [] };
-  const tinyoBase = tinyoArgv.slice(0, tinyoArgv.indexOf("--root"));
+  const tinyoBase = [tinyoBin];
   for (let i = 0; i < Math.min(N, 10); i++) {
     const a = `${work}/unpack-tinyo`;
     const b = `${work}/unpack-tar`;
@@ -399,12 +557,26 @@ try {
     unpack.tar!.push(timed(["tar", "-xzf", TARBALL, "-C", b]).ms);
   }
   const timeline = timelineBenchmark(tinyoArgv, work);
-  const oci = ociBenchmarks(work, bundle, runc, crun);
+  const oci = ociBenchmarks(work, bundle, tinyoBin, runc, crun);
+  const concurrent = await concurrentBenchmark(
+    Object.fromEntries(Object.entries(runners).filter(([name]) => !name.startsWith("unshare"))),
+    50,
+  );
+  const detached = detachedBenchmark(tinyoBin, `${work}/detached-root`);
   const net = networkBenchmarks(tinyoArgv);
   const med = (name: string): number => median(times[name] ?? [NaN]);
+  if (runc !== undefined) summary.set("run", { tinyo: med("tinyo"), runc: med("runc") });
+  summary.set("rss", { tinyo: Math.max(...rss.tinyo!) / 1024 });
+  const unpackRatios = unpack.tinyo!.map((t, i) => t / unpack.tar![i]!);
+  summary.set("unpack", {
+    tinyo: median(unpack.tinyo!) / median(unpack.tar!),
+    worst: Math.max(...unpackRatios),
+  });
   const lines = [
+    machineLine(runc, crun),
+    "",
     `tinyo ${
-      compiled ? "(compiled dist/tinyo)" : "(deno run main.ts)"
+      compiled ? "(compiled dist/tinyo)" : "(the `deno task install` launcher: the bundle)"
     } vs runc vs crun, /bin/true in Alpine 3.20.3, ${N} interleaved runs each`,
     "",
     "| runtime | median ms | min ms | max ms | peak RSS of largest process |",
@@ -427,11 +599,14 @@ try {
     } ms, ` +
     `tinyo/tar = ${(median(unpack.tinyo!) / median(unpack.tar!)).toFixed(2)} (median of ${
       unpack.tar!.length
-    })`,
+    }; per run ${unpackRatios.map((r) => r.toFixed(2)).join(" ")})`,
     "",
     ...timeline,
     ...oci,
+    ...concurrent,
+    ...detached,
     ...net,
+    ...summaryLines(),
   ];
   // deno-lint-ignore no-console
   console.log(lines.join("\n"));

@@ -1,8 +1,12 @@
 /**
  * `deno task install [--prefix DIR] [--force]`: writes `DIR/tinyo` (default
- * /usr/local/bin), a launcher that runs this checkout's main.ts with this
+ * /usr/local/bin), a launcher that runs this checkout's tinyo with this
  * checkout's Deno, so that OCI clients (podman through conmon, containerd's
- * runc shim) can use tinyo as their runtime binary.
+ * runc shim) can use tinyo as their runtime binary. It runs a bundle of the
+ * checkout made at install time (tasks/build.ts, in
+ * node_modules/.cache/tinyo-bundle; main.ts if bundling fails): like an
+ * installed binary, it does not change when the checkout does, until the
+ * next install.
  * `deno task install --uninstall [--prefix DIR]` removes it again.
  *
  * The clients call the runtime with a minimal environment (podman's
@@ -41,12 +45,15 @@
 
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { buildBundle } from "./build.ts";
 
 const CHECKOUT = Deno.realPathSync(fileURLToPath(new URL("..", import.meta.url)));
 /** npm's stable name for the Deno that `npm ci` installs (a symlink to the binary). */
 const DENO = `${CHECKOUT}/node_modules/.bin/deno`;
 const MAIN = `${CHECKOUT}/main.ts`;
 const DENO_DIR = `${CHECKOUT}/node_modules/.cache/deno`;
+/** The bundle the launcher runs (tasks/build.ts), beside the Deno cache. */
+const BUNDLE = `${CHECKOUT}/node_modules/.cache/tinyo-bundle`;
 const NAME = "tinyo";
 /** The second line of every launcher: how a tinyo launcher is recognised. */
 const MARKER = "# tinyo launcher:";
@@ -63,8 +70,8 @@ function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The launcher's text. */
-function launcherScript(): string {
+/** The launcher's text; it runs `entry` (the bundle's main.js, or main.ts). */
+function launcherScript(entry: string): string {
   return [
     "#!/bin/sh",
     `${MARKER} runs the tinyo checkout in ${CHECKOUT}.`,
@@ -77,7 +84,7 @@ function launcherScript(): string {
     "export DENO_DIR DENO_DISABLE_NODE_SHIM DENO_NO_UPDATE_CHECK",
     "# Deno cannot start in a deleted working directory (runc can): use / then.",
     '[ . -ef "$PWD" ] || cd /',
-    `exec ${shellQuote(DENO)} run --allow-all --no-config --no-prompt --quiet ${shellQuote(MAIN)} "$@"`,
+    `exec ${shellQuote(DENO)} run --allow-all --no-config --no-prompt --quiet ${shellQuote(entry)} "$@"`,
     "",
   ].join("\n");
 }
@@ -191,7 +198,14 @@ function unsafeOwnership(paths: readonly string[]): string | undefined {
 
 function install(prefix: string, force: boolean): string {
   const target = inPrefix(prefix);
-  const code = [CHECKOUT, MAIN, `${CHECKOUT}/runtime`, `${CHECKOUT}/ffi`, Deno.realPathSync(DENO)];
+  const code = [
+    CHECKOUT,
+    MAIN,
+    `${CHECKOUT}/runtime`,
+    `${CHECKOUT}/ffi`,
+    `${CHECKOUT}/tasks`,
+    Deno.realPathSync(DENO),
+  ];
   const unsafe = Deno.uid() === 0 ? unsafeOwnership(code) : undefined;
   if (unsafe !== undefined && !force) {
     throw new InstallError(
@@ -208,8 +222,20 @@ function install(prefix: string, force: boolean): string {
   }
   checkDeno();
   warmCache();
+  // The bundle is what makes a start fast; without it (deno bundle fetches
+  // esbuild from npm once) the launcher runs main.ts, which works the same.
+  const bundleError = buildBundle(BUNDLE, DENO);
+  if (bundleError !== undefined) {
+    // deno-lint-ignore no-console
+    console.error(`install: warning: running main.ts unbundled (${bundleError})`);
+  }
+  const entry = bundleError === undefined ? `${BUNDLE}/main.js` : MAIN;
+  const unsafeBundle = Deno.uid() === 0 && bundleError === undefined ? unsafeOwnership([entry]) : undefined;
+  if (unsafeBundle !== undefined && !force) {
+    throw new InstallError(`Cannot install: the launcher would run the bundle as root, but ${unsafeBundle}`);
+  }
   Deno.mkdirSync(prefix, { recursive: true });
-  const text = launcherScript();
+  const text = launcherScript(entry);
   const tmp = inPrefix(prefix, `.${NAME}.install-${Deno.pid}.tmp`);
   try {
     const file = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o755 });
@@ -246,7 +272,7 @@ function install(prefix: string, force: boolean): string {
     ? " (again)"
     : ` (it was the launcher of ${found.checkout})`;
   const version = run(DENO, ["--version"], {}).stdout.split(" ").slice(0, 2).join(" ");
-  return `tinyo: installed ${target}${was} -> ${MAIN} (${version} at ${
+  return `tinyo: installed ${target}${was} -> ${entry} (${version} at ${
     Deno.realPathSync(DENO)
   }, DENO_DIR ${DENO_DIR})`;
 }

@@ -36,7 +36,7 @@ import { loadSpec } from "../model/spec.ts";
 import { applyNamespaces } from "./namespaces.ts";
 import { planNamespaces } from "../model/namespaces.ts";
 import { applyMount, maskPath, mountRootfs, readonlyPath } from "./mounts.ts";
-import type { InitBootstrap } from "../model/bootstrap.ts";
+import { type InitBootstrap, mapBootstrapFds } from "../model/bootstrap.ts";
 import { createDevices } from "./devices.ts";
 import { pivotInto } from "./pivot.ts";
 import { envValue, execError, resolveCommand } from "./exec_path.ts";
@@ -475,21 +475,16 @@ export function closeLeakedFds(keep: readonly number[]): void {
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
     const fd = Number(entry.name);
     if (fd <= 2 || keep.includes(fd)) continue;
-    let cloexec: boolean;
+    // undefined: not open any more (the directory's own descriptor). A
+    // failure is asked again once (errno is read after the call, and the
+    // runtime may have failed a call of its own in between).
+    let cloexec: boolean | undefined;
     try {
       cloexec = processCalls.isCloexec(fd);
-    } catch (err) {
-      // The directory's own descriptor, closed by the time we look (EBADF);
-      // any other errno is asked again once (errno is read after the call,
-      // and the runtime may have failed a call of its own in between).
-      if (isErrno(err, "EBADF")) continue;
-      try {
-        cloexec = processCalls.isCloexec(fd);
-      } catch (again) {
-        if (isErrno(again, "EBADF")) continue;
-        throw again;
-      }
+    } catch {
+      cloexec = processCalls.isCloexec(fd);
     }
+    if (cloexec === undefined) continue;
     if (!cloexec) processCalls.close(fd);
   }
 }
@@ -528,6 +523,33 @@ function execCommand(plan: ExecPlan, syncFd: number, firstClosed: number): never
   }
 }
 
+/**
+ * An early init (runtime/host/early.ts) receives its bootstrap, and the
+ * descriptors it names by index, in one message on the socket in
+ * TINYO_INIT_FD, sent once the runtime has prepared the container. End of
+ * file instead: the runtime gave up on this init (an error, or a container
+ * it does not fit) and kills it; exit quietly meanwhile.
+ */
+function receiveLateBootstrap(): InitBootstrap | undefined {
+  const sock = Number(Deno.env.get("TINYO_INIT_FD") ?? "-1");
+  if (!Number.isInteger(sock) || sock < 3) return undefined;
+  let message: { fds: number[]; data: string };
+  try {
+    message = processCalls.recvFds(sock, 1 << 20);
+  } finally {
+    processCalls.close(sock);
+  }
+  if (message.data === "") Deno.exit(0);
+  const boot = JSON.parse(message.data) as InitBootstrap;
+  return mapBootstrapFds(boot, (i) => {
+    const fd = message.fds[i];
+    if (fd === undefined) {
+      throw new ConfigError(`tinyo init: the bootstrap names descriptor ${i} of ${message.fds.length}`);
+    }
+    return fd;
+  });
+}
+
 /** The init's entry point (`tinyo init`). Exits the process on failure. */
 export function initMain(): never {
   const loadedAt = performance.now();
@@ -539,10 +561,10 @@ export function initMain(): never {
     // The sync pipe must close when the command starts (that is the signal).
     if (syncFd >= 0) processCalls.setCloexec(syncFd, true);
     const raw = Deno.env.get("TINYO_INIT");
-    if (raw === undefined) {
+    const boot = raw === undefined ? receiveLateBootstrap() : JSON.parse(raw) as InitBootstrap;
+    if (boot === undefined) {
       throw new ConfigError("tinyo init is internal: it runs only as a container's first process");
     }
-    const boot = JSON.parse(raw) as InitBootstrap;
     if (boot.timeline !== undefined) {
       startTimeline(boot.timeline, "init");
       mark("main.ts", (globalThis as { tinyoMainAt?: number }).tinyoMainAt);

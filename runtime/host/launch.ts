@@ -12,9 +12,10 @@ import type { InitBootstrap } from "../model/bootstrap.ts";
 import { O, pidCalls } from "../syscalls.ts";
 import { TinyoError } from "../errors.ts";
 import { openProcess } from "./handle.ts";
-import { type SpawnedInit, spawnInit, type SpawnInitOptions } from "./spawn.ts";
+import { type InheritedFds, type SpawnedInit, spawnInit, type SpawnInitOptions } from "./spawn.ts";
 import { explainSink } from "../explain.ts";
 import { timelineFile } from "../timeline.ts";
+import { discardEarlyInit, hasEarlyInit, takeEarlyInit } from "./early.ts";
 
 /** The file name of each namespace type under /proc/PID/ns. */
 export const NS_FILES: Readonly<Record<NamespaceType, string>> = {
@@ -52,6 +53,12 @@ export interface Launch {
   newMountNamespace: boolean;
   /** Namespaces of running processes to join. */
   shares: ShareSource[];
+  /**
+   * Namespace files the runtime made for this container (the bridge
+   * network's pin), which the spec joins by path: an early init, spawned
+   * before they existed, gets them as descriptors (early.ts).
+   */
+  lateNamespaces?: { path: string; flags: number }[];
 }
 
 /**
@@ -91,22 +98,37 @@ export function launchInit(
     const extras = [extra.consoleSocket, extra.hooksFd, explain?.fd].filter((fd): fd is number =>
       fd !== undefined
     );
-    const inherit = [...pidfds, ...extras];
-    const at = (fd: number | undefined): number | undefined =>
-      fd === undefined ? undefined : pidfds.length + extras.indexOf(fd);
+    // The init main.ts spawned ahead (early.ts) fits a container with a new
+    // PID namespace and inherited stdio. Its mount namespace is a copy from
+    // before the runtime made the network namespace's pin: that one goes as
+    // a descriptor too.
+    const early = hasEarlyInit() && p === true && extra.stdio === undefined;
+    if (hasEarlyInit() && !early) void discardEarlyInit();
+    const late = early ? launch.lateNamespaces ?? [] : [];
+    const lateFds = late.map((ns) => {
+      const fd = pidCalls.open(ns.path, O.RDONLY | O.CLOEXEC);
+      opened.push(fd);
+      return fd;
+    });
+    const joins = [...launch.shares, ...late].map((j) => j.flags);
+    const inherit = [...pidfds, ...lateFds, ...extras];
+    const at = (fd: number): number => joins.length + extras.indexOf(fd);
+    const bootstrap = (fds: InheritedFds): string =>
+      JSON.stringify({
+        ...launch.boot,
+        ...(launch.newMountNamespace ? { mountNamespaceCreated: true } : {}),
+        ...(joins.length > 0 ? { joinPidfds: joins.map((flags, i) => ({ fd: fds[i]!, flags })) } : {}),
+        ...(extra.consoleSocket !== undefined ? { consoleSocket: fds[at(extra.consoleSocket)]! } : {}),
+        ...(extra.hooksFd !== undefined ? { hooksFd: fds[at(extra.hooksFd)]! } : {}),
+        ...(explain !== undefined ? { explainFd: fds[at(explain.fd)]!, explainTty: explain.tty } : {}),
+        ...(timelineFile() !== undefined ? { timeline: timelineFile() } : {}),
+      });
+    if (early) {
+      const init = takeEarlyInit(bootstrap, inherit, launch.boot.cgroupProcs ?? []);
+      if (init !== undefined) return init;
+    }
     return spawnInit({
-      bootstrap: (fds) =>
-        JSON.stringify({
-          ...launch.boot,
-          ...(launch.newMountNamespace ? { mountNamespaceCreated: true } : {}),
-          ...(pidfds.length > 0
-            ? { joinPidfds: launch.shares.map((s, i) => ({ fd: fds[i]!, flags: s.flags })) }
-            : {}),
-          ...(extra.consoleSocket !== undefined ? { consoleSocket: fds[at(extra.consoleSocket)!]! } : {}),
-          ...(extra.hooksFd !== undefined ? { hooksFd: fds[at(extra.hooksFd)!]! } : {}),
-          ...(explain !== undefined ? { explainFd: fds[at(explain.fd)!]!, explainTty: explain.tty } : {}),
-          ...(timelineFile() !== undefined ? { timeline: timelineFile() } : {}),
-        }),
+      bootstrap,
       inherit,
       pidNamespace,
       newMountNamespace: launch.newMountNamespace,

@@ -44,7 +44,7 @@ import { processStartTime } from "./proc.ts";
 import { resolveUser } from "./users.ts";
 import { withRoot } from "../inroot.ts";
 import { capsFromMask } from "../model/capabilities.ts";
-import { processCalls, type SignalName, SIGNALS } from "../syscalls.ts";
+import { CLONE, processCalls, type SignalName, SIGNALS } from "../syscalls.ts";
 import { attachBridge, plannedNetwork, type PublishedPort } from "./network.ts";
 import { bridgedHostsFile, containerResolvConf, parseMac } from "../model/network.ts";
 import { explainLine, explainState, explainSummary } from "../explain.ts";
@@ -439,7 +439,13 @@ export async function prepareContainer(
       boot,
       cgroup,
       base,
-      launch: { boot, pidNamespace: pidShare ?? true, newMountNamespace: createsMount, shares },
+      launch: {
+        boot,
+        pidNamespace: pidShare ?? true,
+        newMountNamespace: createsMount,
+        shares,
+        ...(bridged ? { lateNamespaces: [{ path: base.network!.netns, flags: CLONE.NEWNET }] } : {}),
+      },
     };
   } catch (err) {
     const rec = readRecord(layout, id);

@@ -64,6 +64,8 @@ export interface SpawnedInit {
   child: Deno.ChildProcess;
   /** Read end of the sync pipe (close it through `waitForInit`). */
   syncFd: number;
+  /** With `bootstrap: { later: true }`: the runtime's end of the bootstrap socket. */
+  bootstrapFd?: number;
 }
 
 /** The numbers the init will see for descriptors passed with `inherit`, in order. */
@@ -73,16 +75,20 @@ export type InheritedFds = number[];
 export function initCommand(): { path: string; args: string[] } {
   const path = Deno.execPath();
   if (Deno.build.standalone) return { path, args: ["init"] };
-  const main = decodeURIComponent(new URL("../../main.ts", import.meta.url).pathname);
+  // main.ts records its URL (the bundle's, when it runs from dist/tinyo.js);
+  // tests that spawn an init from their own process have no entry of their own.
+  const entry = (globalThis as { tinyoEntry?: string }).tinyoEntry ??
+    new URL("../../main.ts", import.meta.url).href;
+  const main = decodeURIComponent(new URL(entry).pathname);
   return { path, args: ["run", "--allow-all", "--no-config", "--quiet", main, "init"] };
 }
 
 /** Environment of the init: what Deno itself needs, nothing of the user's. */
-function initEnv(bootstrap: string, syncFd: number): Record<string, string> {
+function initEnv(bootstrap: string | { fd: number }, syncFd: number): Record<string, string> {
   // DENO_DISABLE_NODE_SHIM: without a PATH (conmon's minimal environment)
   // Deno would otherwise invent one and write a `node` shim into its cache.
   const env: Record<string, string> = {
-    TINYO_INIT: bootstrap,
+    ...(typeof bootstrap === "string" ? { TINYO_INIT: bootstrap } : { TINYO_INIT_FD: String(bootstrap.fd) }),
     TINYO_SYNC_FD: String(syncFd),
     DENO_DISABLE_NODE_SHIM: "1",
   };
@@ -112,14 +118,32 @@ function protectBinary(path: string): void {
  *   descriptors are known.
  */
 export function spawnInit(
-  options: Omit<SpawnInitOptions, "bootstrap"> & { bootstrap: string | ((fds: InheritedFds) => string) },
+  options: Omit<SpawnInitOptions, "bootstrap"> & {
+    /**
+     * Or `{ later: true }`: the init starts before its container is prepared
+     * and receives the bootstrap, and the descriptors it names, on a socket
+     * (TINYO_INIT_FD) whose other end is returned (runtime/host/early.ts).
+     */
+    bootstrap: string | ((fds: InheritedFds) => string) | { later: true };
+  },
 ): SpawnedInit {
   const [readFd, writeFd] = processCalls.pipe2(O.CLOEXEC);
   // dup() clears close-on-exec on the copy: the init inherits exactly these.
   const inheritFd = processCalls.dup(writeFd);
   processCalls.close(writeFd);
   const passed = (options.inherit ?? []).map((fd) => processCalls.dup(fd));
-  const bootstrap = typeof options.bootstrap === "string" ? options.bootstrap : options.bootstrap(passed);
+  let bootstrap: string | { fd: number };
+  let bootstrapFd: number | undefined;
+  if (typeof options.bootstrap === "object") {
+    // A socket, not a pipe: descriptors made later travel with the bootstrap.
+    const [theirs, ours] = processCalls.socketPair(true);
+    passed.push(processCalls.dup(theirs));
+    processCalls.close(theirs);
+    bootstrap = { fd: passed.at(-1)! };
+    bootstrapFd = ours;
+  } else {
+    bootstrap = typeof options.bootstrap === "string" ? options.bootstrap : options.bootstrap(passed);
+  }
   const { path, args } = initCommand();
   const stdio = options.stdio ?? { stdin: "inherit", stdout: "inherit", stderr: "inherit" };
   const command = new Deno.Command(path, {
@@ -159,6 +183,7 @@ export function spawnInit(
     }
   } catch (err) {
     processCalls.close(readFd);
+    if (bootstrapFd !== undefined) processCalls.close(bootstrapFd);
     throw err;
   } finally {
     if (hostPidNs >= 0) {
@@ -178,10 +203,16 @@ export function spawnInit(
     processCalls.close(inheritFd);
     for (const fd of passed) processCalls.close(fd);
   }
-  // Move the init into its cgroup now, in the background, while it starts
-  // (see joinCgroup in init.ts, which checks and finishes the job).
-  for (const procs of options.cgroupProcs ?? []) {
-    Deno.writeTextFile(procs, String(child.pid)).catch(() => {});
+  moveToCgroup(child.pid, options.cgroupProcs ?? []);
+  return { child, syncFd: readFd, ...(bootstrapFd === undefined ? {} : { bootstrapFd }) };
+}
+
+/**
+ * Moves the init into its cgroup, in the background, while it starts (see
+ * joinCgroup in init.ts, which checks and finishes the job).
+ */
+export function moveToCgroup(pid: number, cgroupProcs: readonly string[]): void {
+  for (const procs of cgroupProcs) {
+    Deno.writeTextFile(procs, String(pid)).catch(() => {});
   }
-  return { child, syncFd: readFd };
 }

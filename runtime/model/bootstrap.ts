@@ -81,6 +81,22 @@ export interface InitBootstrap {
   timeline?: string;
 }
 
+/**
+ * The bootstrap with every descriptor number passed through `map`: an early
+ * init (runtime/host/early.ts) receives its descriptors over a socket, and
+ * the runtime, which cannot know the numbers they get there, writes each
+ * one's index in the message instead.
+ */
+export function mapBootstrapFds(boot: InitBootstrap, map: (n: number) => number): InitBootstrap {
+  return {
+    ...boot,
+    ...(boot.joinPidfds ? { joinPidfds: boot.joinPidfds.map((j) => ({ ...j, fd: map(j.fd) })) } : {}),
+    ...(boot.consoleSocket !== undefined ? { consoleSocket: map(boot.consoleSocket) } : {}),
+    ...(boot.hooksFd !== undefined ? { hooksFd: map(boot.hooksFd) } : {}),
+    ...(boot.explainFd !== undefined ? { explainFd: map(boot.explainFd) } : {}),
+  };
+}
+
 /** A message the init sends to the runtime. */
 export type InitMessage =
   | { type: "created" }

@@ -216,6 +216,44 @@ Deno.test("bridge: eth0 with an address, a default route, /etc/hosts and resolv.
   assert.deepEqual(networkLeftovers(), []);
 });
 
+Deno.test(
+  "bridge: an early init joins the network namespace made after it (passed as a descriptor)",
+  opts,
+  async () => {
+    // The init is spawned before the runtime pins the namespace; its mount
+    // namespace is a copy from before the pin existed, so the pin's path
+    // shows it an empty file (setns: EINVAL) and the descriptor must travel.
+    const timeline = `${ROOT}/timeline-bridge.jsonl`;
+    try {
+      const out = await new Deno.Command("nsenter", {
+        args: inNs(HOST_NS, [
+          Deno.execPath(),
+          ...tinyoArgv(ROOT, ["run", "--network", "bridge", IMG, "ip", "-o", "-4", "addr"]),
+        ])
+          .slice(1),
+        env: { TINYO_TIMELINE: timeline },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, dec.decode(out.stderr));
+      assert.match(dec.decode(out.stdout), /eth0\s+inet 10\.210\.0\.\d+\/16 /);
+      const steps = Deno.readTextFileSync(timeline).trim().split("\n").map((l) =>
+        JSON.parse(l).step as string
+      );
+      assert.ok(steps.includes("early init spawned"), steps.join(", "));
+      assert.equal(steps.filter((s) => s === "spawn").length, 1, "one init, the early one");
+    } finally {
+      try {
+        Deno.removeSync(timeline);
+      } catch {
+        // Never written.
+      }
+    }
+    assert.deepEqual(networkLeftovers(), []);
+  },
+);
+
 Deno.test("bridge is the default; --network none is loopback only", opts, async () => {
   // tinyoArgv names --network none for the other suites: bypass it here.
   const argv = [

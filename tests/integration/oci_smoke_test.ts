@@ -24,7 +24,7 @@ import { rootSkipReason } from "../helpers/tinyo.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const INSTALL = `${ROOT}tasks/install.ts`;
-const MAIN = `${ROOT}main.ts`;
+const BUNDLE = `${ROOT}node_modules/.cache/tinyo-bundle`;
 /** ../shared/oci beside the checkout (the CI layout: <parent>/main and <parent>/shared). */
 const SHARED_OCI = fileURLToPath(new URL("../../../shared/oci/", import.meta.url));
 const PODMAN_SMOKE = `${SHARED_OCI}podman-smoke.sh`;
@@ -263,13 +263,14 @@ Deno.test("`deno task install` writes the launcher atomically, again, refuses ot
     const target = `${prefix}/tinyo`;
     const first = installTask(["--prefix", prefix]);
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /^tinyo: installed .*\/tinyo -> .*main\.ts \(deno [^)]*\)\n$/);
+    // It runs a bundle of the checkout (tasks/build.ts), made at install time.
+    assert.match(first.stdout, /^tinyo: installed .*\/tinyo -> .*\/tinyo-bundle\/main\.js \(deno [^)]*\)\n$/);
     const info = Deno.lstatSync(target);
     assert.ok(info.isFile);
     assert.equal((info.mode ?? 0) & 0o7777, 0o755);
     const text = Deno.readTextFileSync(target);
     assert.ok(text.startsWith("#!/bin/sh\n# tinyo launcher: "), text);
-    assert.ok(text.includes(`'${MAIN}' "$@"\n`), text);
+    assert.ok(text.includes(`'${BUNDLE}/main.js' "$@"\n`), text);
     assert.deepEqual([...Deno.readDirSync(prefix)].map((e) => e.name), ["tinyo"]); // no temporary file left
 
     const again = installTask(["--prefix", prefix]);
@@ -308,7 +309,7 @@ Deno.test("the launcher passes argv, stdio, exit status and extra descriptors th
   const tmp = Deno.makeTempDirSync({ prefix: "tinyo-launcher-" });
   try {
     const launcher = installLauncher(tmp);
-    // The same launcher, running a probe instead of main.ts.
+    // The same launcher, running a probe instead of tinyo's bundle.
     const probe = `${tmp}/probe.ts`;
     Deno.writeTextFileSync(
       probe,
@@ -323,8 +324,9 @@ Deno.exit(7);
     );
     const probeLauncher = `${tmp}/probe-launcher`;
     const text = Deno.readTextFileSync(launcher);
-    assert.ok(text.includes(`'${MAIN}'`));
-    Deno.writeTextFileSync(probeLauncher, text.replace(`'${MAIN}'`, `'${probe}'`), { mode: 0o755 });
+    const entry = `'${BUNDLE}/main.js'`;
+    assert.ok(text.includes(entry));
+    Deno.writeTextFileSync(probeLauncher, text.replace(entry, `'${probe}'`), { mode: 0o755 });
     Deno.chmodSync(probeLauncher, 0o755);
     Deno.writeTextFileSync(`${tmp}/fd`, "x");
     const argv = ["", "a b", "$HOME", "*", "--log-format=json", "new\nline", "'quoted'"];

@@ -13,8 +13,10 @@ import {
   listImages,
   makeRoot,
   Output,
+  processesMentioning,
   spawnTinyo,
   tinyo,
+  tinyoArgv,
   waitFor,
 } from "../helpers/tinyo.ts";
 import { processStartTime } from "../../runtime/host/proc.ts";
@@ -661,6 +663,74 @@ Deno.test(
     assert.deepEqual(leftovers(ROOT), []);
   },
 );
+
+/** Removes a timeline file; absent when tinyo failed early (the assertion says why). */
+function removeTimeline(file: string): void {
+  try {
+    Deno.removeSync(file);
+  } catch {
+    // Never written.
+  }
+}
+
+/** The steps a run recorded with TINYO_TIMELINE, as "side: step". */
+function timelineSteps(file: string): string[] {
+  return Deno.readTextFileSync(file).trim().split("\n").map((l) => {
+    const { side, step } = JSON.parse(l) as { side: string; step: string };
+    return `${side}: ${step}`;
+  });
+}
+
+Deno.test(
+  "run: the init starts ahead of the preparation (early init) and runs the container",
+  opts,
+  async () => {
+    const file = `${ROOT}/timeline-early.jsonl`;
+    try {
+      const r = await tinyo(ROOT, ["run", IMG, "sh", "-c", "echo pid=$$"], { env: { TINYO_TIMELINE: file } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "pid=1\n");
+      const steps = timelineSteps(file);
+      const at = (s: string): number => steps.indexOf(s);
+      assert.ok(at("runtime: early init spawned") >= 0, steps.join("\n"));
+      // Spawned before the image and the record; took its bootstrap after them.
+      assert.ok(at("runtime: early init spawned") < at("runtime: image resolved"), steps.join("\n"));
+      assert.ok(at("init: execve") > at("runtime: cgroup made"), steps.join("\n"));
+      // Only one init: the runtime did not spawn another.
+      assert.equal(steps.filter((s) => s === "runtime: spawn").length, 1, steps.join("\n"));
+      assertClean();
+    } finally {
+      removeTimeline(file);
+    }
+  },
+);
+
+Deno.test("run: a run that fails before its container kills and reaps its early init", opts, async () => {
+  const file = `${ROOT}/timeline-early-fail.jsonl`;
+  try {
+    const r = await tinyo(ROOT, ["run", `${ROOT}/no-such-image.tar.gz`, "true"], {
+      env: { TINYO_TIMELINE: file },
+    });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /^tinyo: .*no-such-image\.tar\.gz/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.ok(timelineSteps(file).includes("runtime: early init spawned"));
+    // Again without pipes (the init holds the runtime's stdio, so reading
+    // them to their end waits for it too): gone when the runtime has exited.
+    const status = await new Deno.Command(Deno.execPath(), {
+      args: tinyoArgv(ROOT, ["run", `${ROOT}/no-such-image.tar.gz`, "true"]),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn().status;
+    assert.equal(status.code, 125);
+    // An early init that has not exec'd shows TINYO_INIT_FD in its environment.
+    assert.deepEqual(processesMentioning("TINYO_INIT_FD"), []);
+    assertClean();
+  } finally {
+    removeTimeline(file);
+  }
+});
 
 Deno.test("run: suite root is removed", { ...opts, ignore: IGNORE_ROOT }, () => {
   assertClean();

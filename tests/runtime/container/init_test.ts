@@ -298,7 +298,7 @@ Deno.test("closeLeakedFds() closes inherited descriptors, keeps close-on-exec on
   const kept = processCalls.dup(w);
   try {
     closeLeakedFds([kept]);
-    assert.throws(() => processCalls.isCloexec(leaked), /EBADF/, "the leaked descriptor is closed");
+    assert.equal(processCalls.isCloexec(leaked), undefined, "the leaked descriptor is closed");
     assert.equal(processCalls.isCloexec(kept), false, "a descriptor to keep stays open");
     assert.equal(processCalls.isCloexec(r), true, "close-on-exec ones stay");
   } finally {
