@@ -155,15 +155,20 @@ export function lastErrno(): number {
   // failing call and this read (V8 may still run between them and make
   // failing system calls of its own: callers that branch on one errno retry
   // when they see another, see rootfs/untar.ts #clear).
-  if (mainThreadErrno === undefined) {
-    const ptr = libc.__errno_location();
-    if (ptr === null) return 0;
-    mainThreadErrno = new Deno.UnsafePointerView(ptr);
-  }
   return mainThreadErrno.getInt32();
 }
 
-let mainThreadErrno: Deno.UnsafePointerView | undefined;
+/**
+ * Made when this module loads (on the main thread), not on the first
+ * failure: libc's symbols are bound on first use (ffi/_libc.ts), and binding
+ * `__errno_location` between a failing call and this read would be a
+ * dlopen(3) that may change errno.
+ */
+const mainThreadErrno: Deno.UnsafePointerView = (() => {
+  const ptr = libc.__errno_location();
+  if (ptr === null) throw new Error("Cannot read errno: __errno_location returned NULL");
+  return new Deno.UnsafePointerView(ptr);
+})();
 
 /** The symbolic name of an errno number, e.g. `2` → `"ENOENT"`. */
 export function errnoName(errno: number): string {

@@ -3,26 +3,30 @@
  * `tinyo run <cached alpine> /bin/true` beside `runc run` and `crun run`
  * on OCI bundles built from the same Alpine tarball, interleaved in one run
  * (tinyo, runc, crun, tinyo, runc, crun, ...), so machine noise hits all
- * three alike. Prints medians and the ratios tinyo/runc and tinyo/crun, and
- * the peak RSS of the largest process of each runtime (GNU time's %M: the
- * ru_maxrss of the waited-for descendants).
+ * three alike. Prints the machine, medians and the ratios tinyo/runc and
+ * tinyo/crun, and the peak RSS of the largest process of each runtime (GNU
+ * time's %M: the ru_maxrss of the waited-for descendants).
+ *
+ * tinyo is measured as `deno task install` installs it (the launcher running
+ * the bundle of tasks/build.ts, installed into a prefix of the bench's own),
+ * or the compiled dist/tinyo when there is one.
  *
  * Needs root, runc, crun and GNU time (apt-get install runc crun time). crun 1.8
  * refuses this machine's hybrid cgroup layout, so it runs through
  * ../shared/oci/crun-hybrid.sh (a private mount namespace without the cgroup2
  * mount; its unshare+sh wrapper adds a few ms, reported separately).
  *
- * Then, as an OCI runtime (tinyo through the launcher `deno task install`
- * writes, into a temporary prefix): the sequence `create` + `start` +
- * `delete --force` on the same bundle, and with podman installed
- * `podman run --rm --runtime R IMAGE true` (a private podman configuration
- * and storage in the work directory, the image imported from the tarball,
- * network none), each for tinyo, runc and crun, interleaved.
- *
- * Also a timeline of where a run's time goes (TINYO_TIMELINE: both
- * processes' steps). Last, the bridge network, inside a network namespace the bench makes:
- * tinyo's own set-up and release times, and `tinyo run` with --network none
- * beside --network bridge.
+ * Then: unpacking against `tar -xzf`; a timeline of where a run's time goes
+ * (TINYO_TIMELINE: both processes' steps); as an OCI runtime, the sequence
+ * `create` + `start` + `delete --force` on the same bundle and, with podman
+ * installed, `podman run --rm --runtime R IMAGE true` (a private podman
+ * configuration and storage in the work directory, the image imported from
+ * the tarball, network none), each for tinyo, runc and crun, interleaved; 50
+ * containers started at once; the memory a detached container costs beyond
+ * itself (its conmon); the bridge network, inside a network namespace the
+ * bench makes (tinyo's own set-up and release times, and `tinyo run` with
+ * --network none beside --network bridge). Last, the performance issue's
+ * targets, each with its measure, met or not.
  */
 
 import { fileURLToPath } from "node:url";

@@ -72,3 +72,20 @@ Deno.test("cString() is NUL-terminated, sized by UTF-8 bytes, and refuses NUL", 
 Deno.test("execve() of a missing file throws ENOENT instead of returning", () => {
   assert.throws(() => ffi.execve("/nonexistent/tinyo-bin", ["x"], []), (e: unknown) => isErrno(e, "ENOENT"));
 });
+
+Deno.test("the first failing call of a fresh process reports its own errno (symbols are bound lazily)", () => {
+  // In a new process nothing is bound yet: the failing call's errno must
+  // not be replaced by the binding of what reads it.
+  const mod = new URL("../../ffi/mod.ts", import.meta.url).href;
+  const script = `import * as ffi from ${JSON.stringify(mod)};
+const out = [];
+try { ffi.open("/nonexistent/tinyo-errno-probe", ffi.O.RDONLY); } catch (e) { out.push(e.code); }
+try { ffi.close(987654); } catch (e) { out.push(e.code); }
+console.log(out.join(" "));`;
+  const r = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  assert.equal(new TextDecoder().decode(r.stdout).trim(), "ENOENT EBADF", new TextDecoder().decode(r.stderr));
+});
