@@ -11,7 +11,7 @@
 
 // When main.ts began: Deno's own start-up ends here (TINYO_TIMELINE, runtime/timeline.ts).
 (globalThis as { tinyoMainAt?: number }).tinyoMainAt = performance.now();
-// The file the init re-executes: this one, or the bundle it was built into (dist/tinyo.js).
+// The file the init re-executes: this one, or the bundle's main.js it was built into (tasks/build.ts).
 (globalThis as { tinyoEntry?: string }).tinyoEntry = import.meta.url;
 
 if (Deno.args[0] === "init") {
@@ -26,21 +26,24 @@ if (timeline !== undefined && timeline !== "") {
   startTimeline(timeline.startsWith("/") ? timeline : `${Deno.cwd()}/${timeline}`, "runtime");
   mark("main.ts", (globalThis as { tinyoMainAt?: number }).tinyoMainAt);
 }
-// A plain `tinyo run`: its container's init starts now, so that its Deno
-// start-up overlaps with everything the runtime does before it needs it
-// (runtime/host/early.ts). If this fails, the init is spawned later as usual.
+// A plain `tinyo run` (or OCI `create`): its container's init starts now, so
+// that its Deno start-up overlaps with everything the runtime does before it
+// needs it (runtime/host/early.ts).
 const early = Deno.uid() === 0 && (await import("./runtime/cli/early.ts")).earlyInitWanted(Deno.args)
   ? await import("./runtime/host/early.ts")
   : undefined;
+let spawnError: unknown;
 try {
   early?.startEarlyInit();
-} catch {
-  // The usual spawn reports it.
+} catch (err) {
+  // Reported below, as any error (the CLI's modules first, for its exit code).
+  spawnError = err ?? new Error("the early init could not be spawned");
 }
 const { cliMain } = await import("./runtime/cli/main.ts");
 const { exitCodeOf } = await import("./runtime/errors.ts");
 let code: number;
 try {
+  if (spawnError !== undefined) throw spawnError;
   code = await cliMain(Deno.args);
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);

@@ -69,6 +69,84 @@ export function setCloexec(fd: number, on: boolean): void {
   if (libc.fcntl(fd, F.SETFD, on ? BigInt(F.FD_CLOEXEC) : 0n) !== 0) fail("fcntl", `fd ${fd}`);
 }
 
+/**
+ * Binds now the libc functions that run between an unshare(CLONE_NEWPID) and
+ * the setns back (runtime/host/spawn.ts): binding one (on first use,
+ * _libc.ts) is a dlopen and code generation, not for a window in which the
+ * thread must not create threads.
+ */
+export function bindSpawnWindowCalls(): void {
+  void [libc.unshare, libc.mount, libc.setns, libc.write, libc.close, libc.fchdir];
+}
+
+/**
+ * Binds now the libc functions the init calls once it is inside the
+ * container (after pivot_root, or after joining a container's mount
+ * namespace for exec): binding is a dlopen(3) by name, which should not
+ * happen where the container's files are the filesystem. glibc finds the
+ * loaded libc.so.6 by its name without looking (and tinyo runs with
+ * --allow-all, so Deno passes the name unchanged), but nothing should
+ * depend on that. Already bound ones cost nothing. `withHooks`: also what
+ * running a hook needs (posix_spawn, waiting with a timeout).
+ */
+export function bindContainerCalls(withHooks: boolean): void {
+  if (withHooks) {
+    void [
+      libc.posix_spawn,
+      libc.posix_spawn_file_actions_init,
+      libc.posix_spawn_file_actions_destroy,
+      libc.posix_spawn_file_actions_adddup2,
+      libc.posix_spawn_file_actions_addclose,
+      libc.posix_spawn_file_actions_addclosefrom_np,
+      libc.posix_spawnattr_init,
+      libc.posix_spawnattr_destroy,
+      libc.posix_spawnattr_setflags,
+      libc.posix_spawnattr_setsigmask,
+      libc.posix_spawnattr_setsigdefault,
+      libc.memfd_create,
+      libc.waitid,
+      libc.pidfd_open,
+      libc.pidfd_send_signal,
+      libc.poll,
+      libc.kill,
+      libc.lseek,
+    ];
+  }
+  void [
+    libc.strerror,
+    libc.read,
+    libc.write,
+    libc.close,
+    libc.open,
+    libc.openat,
+    libc.openat2,
+    libc.fstat,
+    libc.fstatat,
+    libc.fchdir,
+    libc.mount,
+    libc.umount2,
+    libc.mount_setattr,
+    libc.mkdirat,
+    libc.dup2,
+    libc.ioctl,
+    libc.ioctl_value,
+    libc.sendmsg,
+    libc.prctl,
+    libc.capset,
+    libc.setgroups,
+    libc.setgid,
+    libc.setuid,
+    libc.setrlimit,
+    libc.seccomp,
+    libc.rt_sigaction,
+    libc.sigprocmask,
+    libc.close_range,
+    libc.execve,
+    libc.execveat,
+    libc.fcntl,
+  ];
+}
+
 /** Whether `fd` is close-on-exec (fcntl(2) F_GETFD); undefined when it is not open. */
 export function isCloexec(fd: number): boolean | undefined {
   const flags = libc.fcntl(fd, F.GETFD, 0n);

@@ -130,6 +130,8 @@ export const processCalls = {
   setControllingTerminal: ffi.setControllingTerminal,
   unlockPtySlave: ffi.unlockPtySlave,
   openPtyPeer: ffi.openPtyPeer,
+  bindSpawnWindowCalls: ffi.bindSpawnWindowCalls,
+  bindContainerCalls: ffi.bindContainerCalls,
   sendFd: ffi.sendFd,
   sendFds: ffi.sendFds,
   recvFd: ffi.recvFd,

@@ -20,24 +20,51 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** Bundles main.ts into `outdir`; returns the error's first line, or undefined when it worked. */
-export function buildBundle(outdir: string, deno = Deno.execPath()): string | undefined {
-  const tmp = `${outdir}.build-${Deno.pid}`;
-  const old = `${outdir}.old-${Deno.pid}`;
+/**
+ * Bundles main.ts into `outdir`; returns the error's first line, or
+ * undefined when it worked. With `env`, Deno runs with exactly that
+ * environment (what `deno task install` passes as root: its own DENO_DIR,
+ * nothing of the caller's); the checkout's deno.json is never read.
+ */
+export function buildBundle(
+  outdir: string,
+  deno = Deno.execPath(),
+  env?: Record<string, string>,
+): string | undefined {
+  const parent = outdir.slice(0, outdir.lastIndexOf("/")) || "/";
+  const name = outdir.slice(outdir.lastIndexOf("/") + 1);
+  Deno.mkdirSync(parent, { recursive: true });
+  // A fresh, private directory (random name, mode 0700): nobody can plant
+  // anything where the bundle is made and first run.
+  const tmp = Deno.makeTempDirSync({ dir: parent, prefix: `.${name}.build-` });
+  const old = `${parent}/.${name}.old-${Deno.pid}`;
   const run = (args: string[]): { ok: boolean; out: string } => {
-    const r = new Deno.Command(deno, { args, cwd: ROOT, stdin: "null", env: { DENO_NO_UPDATE_CHECK: "1" } })
-      .outputSync();
+    const r = new Deno.Command(deno, {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      ...(env ? { env, clearEnv: true } : { env: { DENO_NO_UPDATE_CHECK: "1" } }),
+    }).outputSync();
     const text = new TextDecoder().decode(r.success ? r.stdout : r.stderr);
     // deno-lint-ignore no-control-regex
     return { ok: r.success, out: text.replace(/\x1b\[[0-9;]*m/g, "").trim() };
   };
   try {
-    const bundled = run(["bundle", "--quiet", "--code-splitting", "--outdir", tmp, `${ROOT}main.ts`]);
+    const bundled = run([
+      "bundle",
+      "--quiet",
+      "--no-config",
+      "--code-splitting",
+      "--outdir",
+      tmp,
+      `${ROOT}main.ts`,
+    ]);
     if (!bundled.ok) return `deno bundle failed: ${bundled.out.split("\n")[0]}`;
     const check = run(["run", "--allow-all", "--no-config", "--quiet", `${tmp}/main.js`, "version"]);
     if (!check.ok || !check.out.startsWith("tinyo")) {
       return `the bundle does not run: ${check.out.split("\n")[0]}`;
     }
+    Deno.chmodSync(tmp, 0o755);
     let replaced = false;
     try {
       Deno.renameSync(outdir, old);
@@ -52,7 +79,7 @@ export function buildBundle(outdir: string, deno = Deno.execPath()): string | un
     try {
       Deno.removeSync(tmp, { recursive: true });
     } catch {
-      // Moved into place, or never made.
+      // Moved into place.
     }
   }
 }

@@ -3,10 +3,12 @@
  * /usr/local/bin), a launcher that runs this checkout's tinyo with this
  * checkout's Deno, so that OCI clients (podman through conmon, containerd's
  * runc shim) can use tinyo as their runtime binary. It runs a bundle of the
- * checkout made at install time (tasks/build.ts, in
- * node_modules/.cache/tinyo-bundle; main.ts if bundling fails): like an
- * installed binary, it does not change when the checkout does, until the
- * next install.
+ * checkout made at install time (tasks/build.ts, in dist/launcher-bundle;
+ * main.ts if bundling fails): like an installed binary, it does not change
+ * when the checkout does, until the next install. The bundle is made as root
+ * with the launcher's own environment (its DENO_DIR; of the caller's only
+ * proxy and certificate settings) in a private directory, and every file of it is checked like the
+ * code (below) before the launcher points at it.
  * `deno task install --uninstall [--prefix DIR]` removes it again.
  *
  * The clients call the runtime with a minimal environment (podman's
@@ -52,8 +54,8 @@ const CHECKOUT = Deno.realPathSync(fileURLToPath(new URL("..", import.meta.url))
 const DENO = `${CHECKOUT}/node_modules/.bin/deno`;
 const MAIN = `${CHECKOUT}/main.ts`;
 const DENO_DIR = `${CHECKOUT}/node_modules/.cache/deno`;
-/** The bundle the launcher runs (tasks/build.ts), beside the Deno cache. */
-const BUNDLE = `${CHECKOUT}/node_modules/.cache/tinyo-bundle`;
+/** The bundle the launcher runs (tasks/build.ts): in dist/, which `npm ci` leaves alone. */
+const BUNDLE = `${CHECKOUT}/dist/launcher-bundle`;
 const NAME = "tinyo";
 /** The second line of every launcher: how a tinyo launcher is recognised. */
 const MARKER = "# tinyo launcher:";
@@ -124,6 +126,57 @@ function inspectTarget(path: string): { kind: "none" } | { kind: "launcher"; che
   }
   const checkout = /runs the tinyo checkout in (.*)\.$/.exec(lines[1])?.[1] ?? "an unknown checkout";
   return { kind: "launcher", checkout };
+}
+
+/**
+ * The caller's settings for reaching the network (proxies, certificate
+ * authorities): `deno bundle` may fetch esbuild from npm once, into the
+ * launcher's own DENO_DIR. Nothing else of the caller's environment.
+ */
+function networkEnv(): Record<string, string> {
+  const names = [
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "DENO_CERT",
+    "DENO_TLS_CA_STORE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "ALL_PROXY",
+    "all_proxy",
+    "NPM_CONFIG_REGISTRY",
+  ];
+  return Object.fromEntries(
+    names.flatMap((n) => {
+      const v = Deno.env.get(n);
+      return v === undefined ? [] : [[n, v]];
+    }),
+  );
+}
+
+/** Whether `path` exists (without following a final symlink). */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `dir` and every file and directory below it. */
+function filesUnder(dir: string): string[] {
+  const out = [dir];
+  for (const e of Deno.readDirSync(dir)) {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory) out.push(...filesUnder(path));
+    else out.push(path);
+  }
+  return out;
 }
 
 /** Runs a command with a clean environment; returns its exit code and output. */
@@ -203,8 +256,10 @@ function install(prefix: string, force: boolean): string {
     MAIN,
     `${CHECKOUT}/runtime`,
     `${CHECKOUT}/ffi`,
+    `${CHECKOUT}/rootfs`,
     `${CHECKOUT}/tasks`,
     Deno.realPathSync(DENO),
+    ...[DENO_DIR, `${CHECKOUT}/dist`].filter(exists),
   ];
   const unsafe = Deno.uid() === 0 ? unsafeOwnership(code) : undefined;
   if (unsafe !== undefined && !force) {
@@ -224,13 +279,20 @@ function install(prefix: string, force: boolean): string {
   warmCache();
   // The bundle is what makes a start fast; without it (deno bundle fetches
   // esbuild from npm once) the launcher runs main.ts, which works the same.
-  const bundleError = buildBundle(BUNDLE, DENO);
+  const bundleError = buildBundle(BUNDLE, DENO, {
+    ...networkEnv(),
+    DENO_DIR,
+    DENO_DISABLE_NODE_SHIM: "1",
+    DENO_NO_UPDATE_CHECK: "1",
+  });
   if (bundleError !== undefined) {
     // deno-lint-ignore no-console
     console.error(`install: warning: running main.ts unbundled (${bundleError})`);
   }
   const entry = bundleError === undefined ? `${BUNDLE}/main.js` : MAIN;
-  const unsafeBundle = Deno.uid() === 0 && bundleError === undefined ? unsafeOwnership([entry]) : undefined;
+  const unsafeBundle = Deno.uid() === 0 && bundleError === undefined
+    ? unsafeOwnership(filesUnder(BUNDLE))
+    : undefined;
   if (unsafeBundle !== undefined && !force) {
     throw new InstallError(`Cannot install: the launcher would run the bundle as root, but ${unsafeBundle}`);
   }

@@ -603,6 +603,9 @@ export function initMain(): never {
     // The exec FIFO lives on the host: hold it by an O_PATH descriptor, which
     // survives pivot_root, and reopen it through /proc/self/fd later (runc).
     const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
+    // Every libc function the init needs inside the container, bound while
+    // the host's files are still the filesystem (ffi/syscalls.ts).
+    processCalls.bindContainerCalls(hooksOf(spec, "startContainer").length > 0);
     if (timelineState.on) mark("spec loaded");
     const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
     // Changing the uid or dropping capabilities reset "dumpable" to the

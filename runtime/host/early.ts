@@ -19,17 +19,20 @@
  * @module
  */
 
-import { processCalls } from "../syscalls.ts";
-import { moveToCgroup, type SpawnedInit, spawnInit } from "./spawn.ts";
+import { pidCalls, POLL, processCalls } from "../syscalls.ts";
+import { type SpawnedInit, spawnInit } from "./spawn.ts";
 import { mark, timelineState } from "../timeline.ts";
 
-let early: (SpawnedInit & { bootstrapFd: number }) | undefined;
+/** The early init: its handle, sync pipe, bootstrap socket, and a pidfd to tell whether it still lives. */
+let early: (SpawnedInit & { bootstrapFd: number; pidfd: number }) | undefined;
 
 /** Spawns the early init (root only; main.ts decides when). */
 export function startEarlyInit(): void {
   if (early !== undefined) return;
   const init = spawnInit({ bootstrap: { later: true }, pidNamespace: true, newMountNamespace: true });
-  early = { ...init, bootstrapFd: init.bootstrapFd! };
+  // In the same turn as the spawn: Deno reaps a child only when the event
+  // loop polls its status, so the pid is still this child's.
+  early = { ...init, bootstrapFd: init.bootstrapFd!, pidfd: pidCalls.pidfdOpen(init.child.pid) };
   if (timelineState.on) mark("early init spawned");
 }
 
@@ -52,16 +55,35 @@ export function takeEarlyInit(
 ): SpawnedInit | undefined {
   const init = early;
   if (init === undefined) return undefined;
-  early = undefined;
-  moveToCgroup(init.child.pid, cgroupProcs);
+  // It may have died while the runtime prepared (a signal, the OOM killer):
+  // then its pid may be someone else's soon, and the caller spawns anew.
+  // Readable pidfd: it has exited.
+  if ((pidCalls.pollOne(init.pidfd, POLL.IN) & POLL.IN) !== 0) {
+    void discardEarlyInit();
+    return undefined;
+  }
   try {
-    // One message; a dead init: EPIPE, and its status tells the caller
-    // (waitForInit sees no message).
+    // One message (a bootstrap is a few KiB; the socket takes about 200).
     processCalls.sendFds(init.bootstrapFd, fds, bootstrap(fds.map((_, i) => i)));
   } catch {
-    // Reported through the sync pipe's end of file.
-  } finally {
-    processCalls.close(init.bootstrapFd);
+    // Too many descriptors, too large, or it died just now: spawn anew.
+    void discardEarlyInit();
+    return undefined;
+  }
+  early = undefined;
+  processCalls.close(init.bootstrapFd);
+  processCalls.close(init.pidfd);
+  // Into its cgroup, synchronously, still in this turn: it has not been
+  // reaped, so the pid is still the init's even if it died since the check
+  // (a zombie keeps it). The init checks and joins by itself if this has
+  // not happened yet (joinCgroup in init.ts); a cgroup v1 move waits for an
+  // RCU grace period here, while the init starts its set-up.
+  for (const procs of cgroupProcs) {
+    try {
+      Deno.writeTextFileSync(procs, String(init.child.pid));
+    } catch {
+      // Gone (ESRCH): its end of the sync pipe tells.
+    }
   }
   return { child: init.child, syncFd: init.syncFd };
 }
@@ -71,8 +93,7 @@ export async function discardEarlyInit(): Promise<void> {
   const init = early;
   if (init === undefined) return;
   early = undefined;
-  processCalls.close(init.bootstrapFd);
-  processCalls.close(init.syncFd);
+  for (const fd of [init.bootstrapFd, init.syncFd, init.pidfd]) processCalls.close(fd);
   try {
     init.child.kill("SIGKILL");
   } catch {

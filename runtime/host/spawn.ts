@@ -127,42 +127,49 @@ export function spawnInit(
     bootstrap: string | ((fds: InheritedFds) => string) | { later: true };
   },
 ): SpawnedInit {
-  const [readFd, writeFd] = processCalls.pipe2(O.CLOEXEC);
-  // dup() clears close-on-exec on the copy: the init inherits exactly these.
-  const inheritFd = processCalls.dup(writeFd);
-  processCalls.close(writeFd);
-  const passed = (options.inherit ?? []).map((fd) => processCalls.dup(fd));
-  let bootstrap: string | { fd: number };
+  let readFd = -1;
+  let inheritFd = -1;
+  const passed: number[] = [];
   let bootstrapFd: number | undefined;
-  if (typeof options.bootstrap === "object") {
-    // A socket, not a pipe: descriptors made later travel with the bootstrap.
-    const [theirs, ours] = processCalls.socketPair(true);
-    passed.push(processCalls.dup(theirs));
-    processCalls.close(theirs);
-    bootstrap = { fd: passed.at(-1)! };
-    bootstrapFd = ours;
-  } else {
-    bootstrap = typeof options.bootstrap === "string" ? options.bootstrap : options.bootstrap(passed);
-  }
-  const { path, args } = initCommand();
-  const stdio = options.stdio ?? { stdin: "inherit", stdout: "inherit", stderr: "inherit" };
-  const command = new Deno.Command(path, {
-    args,
-    env: initEnv(bootstrap, inheritFd),
-    clearEnv: true,
-    ...stdio,
-  });
   let hostPidNs = -1;
   let hostMntNs = -1;
   let cwdFd = -1;
   let unshared = false;
   let child: Deno.ChildProcess;
+  const { path, args } = initCommand();
   try {
+    const [r, writeFd] = processCalls.pipe2(O.CLOEXEC);
+    readFd = r;
+    // dup() clears close-on-exec on the copy: the init inherits exactly these.
+    inheritFd = processCalls.dup(writeFd);
+    processCalls.close(writeFd);
+    for (const fd of options.inherit ?? []) passed.push(processCalls.dup(fd));
+    let bootstrap: string | { fd: number };
+    if (typeof options.bootstrap === "object") {
+      // A socket, not a pipe: descriptors made later travel with the bootstrap.
+      const [theirs, ours] = processCalls.socketPair(true);
+      bootstrapFd = ours;
+      passed.push(processCalls.dup(theirs));
+      processCalls.close(theirs);
+      bootstrap = { fd: passed.at(-1)! };
+    } else {
+      bootstrap = typeof options.bootstrap === "string" ? options.bootstrap : options.bootstrap(passed);
+    }
+    const stdio = options.stdio ?? { stdin: "inherit", stdout: "inherit", stderr: "inherit" };
+    const command = new Deno.Command(path, {
+      args,
+      env: initEnv(bootstrap, inheritFd),
+      clearEnv: true,
+      ...stdio,
+    });
     if (options.pidNamespace !== false) {
       hostPidNs = processCalls.open("/proc/self/ns/pid", O.RDONLY | O.CLOEXEC);
     }
     hostMntNs = processCalls.open("/proc/self/ns/mnt", O.RDONLY | O.CLOEXEC);
     cwdFd = processCalls.open(".", O.PATH | O.DIRECTORY | O.CLOEXEC);
+    // libc functions are bound on first use (a dlopen, code generation): not
+    // in the window below, where this thread must not make threads.
+    processCalls.bindSpawnWindowCalls();
     processCalls.unshare((options.pidNamespace === true ? CLONE.NEWPID : 0) | CLONE.NEWNS);
     unshared = true;
     protectBinary(path);
@@ -182,25 +189,14 @@ export function spawnInit(
       );
     }
   } catch (err) {
-    processCalls.close(readFd);
+    if (readFd >= 0) processCalls.close(readFd);
     if (bootstrapFd !== undefined) processCalls.close(bootstrapFd);
     throw err;
   } finally {
-    if (hostPidNs >= 0) {
-      processCalls.setns(hostPidNs, CLONE.NEWPID, "/proc/self/ns/pid");
-      processCalls.close(hostPidNs);
-    }
-    if (unshared) {
-      // The unshare gave this thread its own root and working directory;
-      // joining our mount namespace again resets both to its root: restore
-      // the working directory.
-      processCalls.setns(hostMntNs, CLONE.NEWNS, "/proc/self/ns/mnt");
-      processCalls.close(hostMntNs);
-      fsCalls.fchdir(cwdFd);
-    }
+    goHome(hostPidNs, unshared ? hostMntNs : -1, cwdFd);
     if (!unshared && hostMntNs >= 0) processCalls.close(hostMntNs);
     if (cwdFd >= 0) processCalls.close(cwdFd);
-    processCalls.close(inheritFd);
+    if (inheritFd >= 0) processCalls.close(inheritFd);
     for (const fd of passed) processCalls.close(fd);
   }
   moveToCgroup(child.pid, options.cgroupProcs ?? []);
@@ -208,10 +204,39 @@ export function spawnInit(
 }
 
 /**
+ * Back into the runtime's own PID namespace (for children) and mount
+ * namespace and working directory, after a spawn. If that fails, nothing
+ * tinyo does next may run (its children would be born in the container's
+ * namespaces, its mounts made in the copy): the process ends at once, as the
+ * network code's goHome does; the record names what was made, for the next
+ * tinyo command to remove.
+ */
+function goHome(pidNs: number, mntNs: number, cwdFd: number): void {
+  try {
+    if (pidNs >= 0) {
+      processCalls.setns(pidNs, CLONE.NEWPID, "/proc/self/ns/pid");
+      processCalls.close(pidNs);
+    }
+    if (mntNs >= 0) {
+      // The unshare gave this thread its own root and working directory;
+      // joining our mount namespace again resets both to its root: restore
+      // the working directory.
+      processCalls.setns(mntNs, CLONE.NEWNS, "/proc/self/ns/mnt");
+      processCalls.close(mntNs);
+      fsCalls.fchdir(cwdFd);
+    }
+  } catch (err) {
+    // deno-lint-ignore no-console
+    console.error(`tinyo: ${(err as Error).message}`);
+    Deno.exit(125);
+  }
+}
+
+/**
  * Moves the init into its cgroup, in the background, while it starts (see
  * joinCgroup in init.ts, which checks and finishes the job).
  */
-export function moveToCgroup(pid: number, cgroupProcs: readonly string[]): void {
+function moveToCgroup(pid: number, cgroupProcs: readonly string[]): void {
   for (const procs of cgroupProcs) {
     Deno.writeTextFile(procs, String(pid)).catch(() => {});
   }

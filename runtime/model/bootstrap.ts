@@ -16,7 +16,11 @@ export interface RootfsSource {
   work?: string;
 }
 
-/** What the runtime hands the init, as JSON in TINYO_INIT. */
+/**
+ * What the runtime hands the init, as JSON in TINYO_INIT (or on an early
+ * init's socket). A field holding a descriptor number must also be mapped in
+ * `mapBootstrapFds`: an early init gets its descriptors by index.
+ */
 export interface InitBootstrap {
   /** The bundle directory holding config.json. */
   bundle: string;

@@ -24,7 +24,7 @@ import { rootSkipReason } from "../helpers/tinyo.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const INSTALL = `${ROOT}tasks/install.ts`;
-const BUNDLE = `${ROOT}node_modules/.cache/tinyo-bundle`;
+const BUNDLE = `${ROOT}dist/launcher-bundle`;
 /** ../shared/oci beside the checkout (the CI layout: <parent>/main and <parent>/shared). */
 const SHARED_OCI = fileURLToPath(new URL("../../../shared/oci/", import.meta.url));
 const PODMAN_SMOKE = `${SHARED_OCI}podman-smoke.sh`;
@@ -264,7 +264,10 @@ Deno.test("`deno task install` writes the launcher atomically, again, refuses ot
     const first = installTask(["--prefix", prefix]);
     assert.equal(first.code, 0, first.stderr);
     // It runs a bundle of the checkout (tasks/build.ts), made at install time.
-    assert.match(first.stdout, /^tinyo: installed .*\/tinyo -> .*\/tinyo-bundle\/main\.js \(deno [^)]*\)\n$/);
+    assert.match(
+      first.stdout,
+      /^tinyo: installed .*\/tinyo -> .*\/launcher-bundle\/main\.js \(deno [^)]*\)\n$/,
+    );
     const info = Deno.lstatSync(target);
     assert.ok(info.isFile);
     assert.equal((info.mode ?? 0) & 0o7777, 0o755);

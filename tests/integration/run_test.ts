@@ -732,6 +732,58 @@ Deno.test("run: a run that fails before its container kills and reaps its early 
   }
 });
 
+Deno.test(
+  "run: an early init that dies while the runtime prepares is replaced by a new one",
+  opts,
+  async () => {
+    // Hold the names lock, so the runtime waits in its preparation with its
+    // early init spawned; kill that init; let go. The runtime must notice (its
+    // pid could be someone else's by then) and spawn a fresh init.
+    const file = `${ROOT}/timeline-early-dead.jsonl`;
+    Deno.mkdirSync(`${ROOT}/state`, { recursive: true });
+    const lock = Deno.openSync(`${ROOT}/state/.names.lock`, { write: true, create: true });
+    lock.lockSync(true);
+    let locked = true;
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: tinyoArgv(ROOT, ["run", IMG, "sh", "-c", "echo pid=$$"]),
+        env: { TINYO_TIMELINE: file },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      await waitFor(() => processesMentioning("TINYO_INIT_FD").length === 1, 10_000, "the early init");
+      await waitFor(
+        () => {
+          try {
+            return Deno.readTextFileSync(file).includes('"cli: parsed, garbage collected"');
+          } catch {
+            return false;
+          }
+        },
+        10_000,
+        "the runtime in its preparation",
+      );
+      const [early] = processesMentioning("TINYO_INIT_FD");
+      Deno.kill(early!, "SIGKILL");
+      await waitFor(() => processesMentioning("TINYO_INIT_FD").length === 0, 10_000, "the early init gone");
+      lock.unlockSync();
+      locked = false;
+      const out = await child.output();
+      const dec = new TextDecoder();
+      assert.equal(out.code, 0, dec.decode(out.stderr));
+      assert.equal(dec.decode(out.stdout), "pid=1\n");
+      const steps = timelineSteps(file);
+      assert.equal(steps.filter((s) => s === "runtime: spawn").length, 2, steps.join("\n"));
+      assertClean();
+    } finally {
+      if (locked) lock.unlockSync();
+      lock.close();
+      removeTimeline(file);
+    }
+  },
+);
+
 Deno.test("run: suite root is removed", { ...opts, ignore: IGNORE_ROOT }, () => {
   assertClean();
   Deno.removeSync(ROOT, { recursive: true });
