@@ -60,7 +60,7 @@ const NAME = "tinyo";
 /** The second line of every launcher: how a tinyo launcher is recognised. */
 const MARKER = "# tinyo launcher:";
 
-const USAGE = "Usage: deno task install [--prefix DIR] [--force] | --uninstall [--prefix DIR]";
+const USAGE = "Usage: deno task install [--prefix DIR] [--force] | --uninstall [--prefix DIR] | --prefetch";
 
 /** A refusal: printed as one line, exit status 1. */
 class InstallError extends Error {
@@ -279,12 +279,7 @@ function install(prefix: string, force: boolean): string {
   warmCache();
   // The bundle is what makes a start fast; without it (deno bundle fetches
   // esbuild from npm once) the launcher runs main.ts, which works the same.
-  const bundleError = buildBundle(BUNDLE, DENO, {
-    ...networkEnv(),
-    DENO_DIR,
-    DENO_DISABLE_NODE_SHIM: "1",
-    DENO_NO_UPDATE_CHECK: "1",
-  });
+  const bundleError = buildBundle(BUNDLE, DENO, bundleEnv());
   if (bundleError !== undefined) {
     // deno-lint-ignore no-console
     console.error(`install: warning: running main.ts unbundled (${bundleError})`);
@@ -339,6 +334,29 @@ function install(prefix: string, force: boolean): string {
   }, DENO_DIR ${DENO_DIR})`;
 }
 
+/** The environment the bundle is made with: the launcher's cache, the caller's network settings only. */
+function bundleEnv(): Record<string, string> {
+  return { ...networkEnv(), DENO_DIR, DENO_DISABLE_NODE_SHIM: "1", DENO_NO_UPDATE_CHECK: "1" };
+}
+
+/**
+ * `--prefetch`: fills the launcher's Deno cache with the bundler (esbuild,
+ * which `deno bundle` fetches from npm on first use) by making a bundle
+ * that is thrown away, so that a later install needs no network. The test
+ * gate runs it before the suite, which runs without a network.
+ */
+function prefetch(): string {
+  Deno.mkdirSync(DENO_DIR, { recursive: true });
+  const dir = Deno.makeTempDirSync({ prefix: "tinyo-prefetch-" });
+  try {
+    const error = buildBundle(`${dir}/bundle`, DENO, bundleEnv());
+    if (error !== undefined) throw new InstallError(`Cannot fetch the bundler: ${error}`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+  return `tinyo: the launcher's Deno cache holds the bundler (${DENO_DIR})`;
+}
+
 function uninstall(prefix: string): string {
   const target = inPrefix(prefix);
   const found = inspectTarget(target);
@@ -349,7 +367,7 @@ function uninstall(prefix: string): string {
 }
 
 function main(): number {
-  let values: { prefix?: string; force?: boolean; uninstall?: boolean; help?: boolean };
+  let values: { prefix?: string; force?: boolean; uninstall?: boolean; prefetch?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: Deno.args,
@@ -357,6 +375,7 @@ function main(): number {
         prefix: { type: "string" },
         force: { type: "boolean" },
         uninstall: { type: "boolean" },
+        prefetch: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -380,7 +399,11 @@ function main(): number {
       throw new InstallError(`Cannot use a path with a newline: ${JSON.stringify(path)}`);
     }
   }
-  const line = values.uninstall ? uninstall(prefix) : install(prefix, values.force ?? false);
+  const line = values.prefetch
+    ? prefetch()
+    : values.uninstall
+    ? uninstall(prefix)
+    : install(prefix, values.force ?? false);
   // deno-lint-ignore no-console
   console.log(line);
   return 0;

@@ -27,6 +27,19 @@ await step("format", ["fmt", "--check"]);
 await step("lint", ["lint"]);
 await step("type check", ["check", "main.ts", "tasks/", "tests/"]);
 await step("module boundaries", ["run", "--allow-read", "tasks/check_boundaries.ts"]);
+{
+  // The suite runs without a network (below); `deno task install` bundles
+  // tinyo for its launcher with esbuild, which Deno fetches from npm on first
+  // use: fetch it now. Offline, the install tests will say so.
+  const args = ["run", "--allow-all", "tasks/install.ts", "--prefetch"];
+  // deno-lint-ignore no-console
+  console.log(`\n== the bundler for the install launcher: deno ${args.join(" ")}`);
+  const status = await new Deno.Command(deno, { args, cwd: ROOT, stdin: "null" }).spawn().status;
+  if (!status.success) {
+    // deno-lint-ignore no-console
+    console.log("warning: could not fetch the bundler; the install tests will fail");
+  }
+}
 
 const testArgs = Deno.args.length > 0 ? Deno.args : ["tests/"];
 // As root, the suite runs in a network namespace of its own (loopback up,
