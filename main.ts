@@ -32,18 +32,16 @@ if (timeline !== undefined && timeline !== "") {
 const early = Deno.uid() === 0 && (await import("./runtime/cli/early.ts")).earlyInitWanted(Deno.args)
   ? await import("./runtime/host/early.ts")
   : undefined;
-let spawnError: unknown;
 try {
   early?.startEarlyInit();
-} catch (err) {
-  // Reported below, as any error (the CLI's modules first, for its exit code).
-  spawnError = err ?? new Error("the early init could not be spawned");
+} catch {
+  // The init is spawned later as usual, which reports a failure that lasts
+  // (a failed return to the runtime's own namespaces has ended the process).
 }
 const { cliMain } = await import("./runtime/cli/main.ts");
 const { exitCodeOf } = await import("./runtime/errors.ts");
 let code: number;
 try {
-  if (spawnError !== undefined) throw spawnError;
   code = await cliMain(Deno.args);
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);

@@ -13,10 +13,10 @@
 import { libc } from "./_libc.ts";
 import { cString, CStringArray } from "./cstring.ts";
 import { errnoNumber, lastErrno, SyscallError } from "./errno.ts";
-
-const EBADF = errnoNumber("EBADF");
 import { AT, CLOSE_RANGE, F, NET, PR, SECCOMP_MODE_FILTER, SYS, TIOC } from "./constants.ts";
 import { makedev } from "./at.ts";
+
+const EBADF = errnoNumber("EBADF");
 
 function fail(syscall: string, path?: string, dest?: string): never {
   const errno = lastErrno();
@@ -86,11 +86,44 @@ export function bindSpawnWindowCalls(): void {
  * happen where the container's files are the filesystem. glibc finds the
  * loaded libc.so.6 by its name without looking (and tinyo runs with
  * --allow-all, so Deno passes the name unchanged), but nothing should
- * depend on that. Already bound ones cost nothing. `withHooks`: also what
- * running a hook needs (posix_spawn, waiting with a timeout).
+ * depend on that. Already bound ones cost nothing; the groups a container
+ * does not need are left alone (this runs on every container start).
  */
-export function bindContainerCalls(withHooks: boolean): void {
-  if (withHooks) {
+export function bindContainerCalls(needs: { hooks: boolean; terminal: boolean; attributes: boolean }): void {
+  void [
+    libc.strerror,
+    libc.read,
+    libc.write,
+    libc.close,
+    libc.open,
+    libc.openat,
+    libc.openat2,
+    libc.fstat,
+    libc.fstatat,
+    libc.fchdir,
+    libc.mount,
+    libc.umount2,
+    libc.mount_setattr,
+    libc.mkdirat,
+    libc.prctl,
+    libc.capset,
+    libc.setgroups,
+    libc.setgid,
+    libc.setuid,
+    libc.setrlimit,
+    libc.seccomp,
+    libc.rt_sigaction,
+    libc.sigprocmask,
+    libc.close_range,
+    libc.execveat,
+    libc.fcntl,
+  ];
+  // A terminal: the pty and its master sent back (runtime/container/console.ts).
+  if (needs.terminal) void [libc.ioctl, libc.ioctl_value, libc.dup2, libc.sendmsg];
+  // process.user.umask, linux.personality, process.ioPriority (process_attrs.ts).
+  if (needs.attributes) void [libc.umask, libc.personality, libc.ioprio_set];
+  // startContainer hooks: posix_spawn, the state on stdin, waiting with a timeout (hooks.ts).
+  if (needs.hooks) {
     void [
       libc.posix_spawn,
       libc.posix_spawn_file_actions_init,
@@ -110,41 +143,9 @@ export function bindContainerCalls(withHooks: boolean): void {
       libc.poll,
       libc.kill,
       libc.lseek,
+      libc.getpid,
     ];
   }
-  void [
-    libc.strerror,
-    libc.read,
-    libc.write,
-    libc.close,
-    libc.open,
-    libc.openat,
-    libc.openat2,
-    libc.fstat,
-    libc.fstatat,
-    libc.fchdir,
-    libc.mount,
-    libc.umount2,
-    libc.mount_setattr,
-    libc.mkdirat,
-    libc.dup2,
-    libc.ioctl,
-    libc.ioctl_value,
-    libc.sendmsg,
-    libc.prctl,
-    libc.capset,
-    libc.setgroups,
-    libc.setgid,
-    libc.setuid,
-    libc.setrlimit,
-    libc.seccomp,
-    libc.rt_sigaction,
-    libc.sigprocmask,
-    libc.close_range,
-    libc.execve,
-    libc.execveat,
-    libc.fcntl,
-  ];
 }
 
 /** Whether `fd` is close-on-exec (fcntl(2) F_GETFD); undefined when it is not open. */

@@ -3,12 +3,13 @@
  * /usr/local/bin), a launcher that runs this checkout's tinyo with this
  * checkout's Deno, so that OCI clients (podman through conmon, containerd's
  * runc shim) can use tinyo as their runtime binary. It runs a bundle of the
- * checkout made at install time (tasks/build.ts, in dist/launcher-bundle;
+ * checkout made at install time (tasks/build.ts, in dist/launcher-<digest>;
  * main.ts if bundling fails): like an installed binary, it does not change
  * when the checkout does, until the next install. The bundle is made as root
- * with the launcher's own environment (its DENO_DIR; of the caller's only
- * proxy and certificate settings) in a private directory, and every file of it is checked like the
- * code (below) before the launcher points at it.
+ * with the pinned esbuild only (no network, the launcher's own DENO_DIR,
+ * nothing of the caller's environment) in a private directory, and every
+ * file of it is checked like the code (below) before the launcher points at
+ * it. `--prefetch` only fetches and checks that esbuild.
  * `deno task install --uninstall [--prefix DIR]` removes it again.
  *
  * The clients call the runtime with a minimal environment (podman's
@@ -47,15 +48,20 @@
 
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { buildBundle } from "./build.ts";
+import { buildBundle, bundleDigest, provideEsbuild } from "./build.ts";
 
 const CHECKOUT = Deno.realPathSync(fileURLToPath(new URL("..", import.meta.url)));
 /** npm's stable name for the Deno that `npm ci` installs (a symlink to the binary). */
 const DENO = `${CHECKOUT}/node_modules/.bin/deno`;
 const MAIN = `${CHECKOUT}/main.ts`;
 const DENO_DIR = `${CHECKOUT}/node_modules/.cache/deno`;
-/** The bundle the launcher runs (tasks/build.ts): in dist/, which `npm ci` leaves alone. */
-const BUNDLE = `${CHECKOUT}/dist/launcher-bundle`;
+/**
+ * Where the launcher's bundles go (tasks/build.ts): dist/, which `npm ci`
+ * leaves alone, each in `launcher-<digest>`, never replaced in place (a
+ * running tinyo loads its chunks lazily; another install, by the tests or
+ * the bench, must not change what an installed launcher runs).
+ */
+const DIST = `${CHECKOUT}/dist`;
 const NAME = "tinyo";
 /** The second line of every launcher: how a tinyo launcher is recognised. */
 const MARKER = "# tinyo launcher:";
@@ -126,36 +132,6 @@ function inspectTarget(path: string): { kind: "none" } | { kind: "launcher"; che
   }
   const checkout = /runs the tinyo checkout in (.*)\.$/.exec(lines[1])?.[1] ?? "an unknown checkout";
   return { kind: "launcher", checkout };
-}
-
-/**
- * The caller's settings for reaching the network (proxies, certificate
- * authorities): `deno bundle` may fetch esbuild from npm once, into the
- * launcher's own DENO_DIR. Nothing else of the caller's environment.
- */
-function networkEnv(): Record<string, string> {
-  const names = [
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "no_proxy",
-    "DENO_CERT",
-    "DENO_TLS_CA_STORE",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "NODE_EXTRA_CA_CERTS",
-    "ALL_PROXY",
-    "all_proxy",
-    "NPM_CONFIG_REGISTRY",
-  ];
-  return Object.fromEntries(
-    names.flatMap((n) => {
-      const v = Deno.env.get(n);
-      return v === undefined ? [] : [[n, v]];
-    }),
-  );
 }
 
 /** Whether `path` exists (without following a final symlink). */
@@ -249,7 +225,7 @@ function unsafeOwnership(paths: readonly string[]): string | undefined {
   return undefined;
 }
 
-function install(prefix: string, force: boolean): string {
+async function install(prefix: string, force: boolean): Promise<string> {
   const target = inPrefix(prefix);
   const code = [
     CHECKOUT,
@@ -259,7 +235,7 @@ function install(prefix: string, force: boolean): string {
     `${CHECKOUT}/rootfs`,
     `${CHECKOUT}/tasks`,
     Deno.realPathSync(DENO),
-    ...[DENO_DIR, `${CHECKOUT}/dist`].filter(exists),
+    ...[DENO_DIR, DIST].filter(exists),
   ];
   const unsafe = Deno.uid() === 0 ? unsafeOwnership(code) : undefined;
   if (unsafe !== undefined && !force) {
@@ -277,16 +253,16 @@ function install(prefix: string, force: boolean): string {
   }
   checkDeno();
   warmCache();
-  // The bundle is what makes a start fast; without it (deno bundle fetches
-  // esbuild from npm once) the launcher runs main.ts, which works the same.
-  const bundleError = buildBundle(BUNDLE, DENO, bundleEnv());
-  if (bundleError !== undefined) {
+  // The bundle is what makes a start fast; without it (no pinned esbuild,
+  // which needs the network once) the launcher runs main.ts, which works the same.
+  const bundle = await launcherBundle();
+  if ("error" in bundle) {
     // deno-lint-ignore no-console
-    console.error(`install: warning: running main.ts unbundled (${bundleError})`);
+    console.error(`install: warning: running main.ts unbundled (${bundle.error})`);
   }
-  const entry = bundleError === undefined ? `${BUNDLE}/main.js` : MAIN;
-  const unsafeBundle = Deno.uid() === 0 && bundleError === undefined
-    ? unsafeOwnership(filesUnder(BUNDLE))
+  const entry = "dir" in bundle ? `${bundle.dir}/main.js` : MAIN;
+  const unsafeBundle = Deno.uid() === 0 && "dir" in bundle
+    ? unsafeOwnership(filesUnder(bundle.dir))
     : undefined;
   if (unsafeBundle !== undefined && !force) {
     throw new InstallError(`Cannot install: the launcher would run the bundle as root, but ${unsafeBundle}`);
@@ -334,27 +310,38 @@ function install(prefix: string, force: boolean): string {
   }, DENO_DIR ${DENO_DIR})`;
 }
 
-/** The environment the bundle is made with: the launcher's cache, the caller's network settings only. */
-function bundleEnv(): Record<string, string> {
-  return { ...networkEnv(), DENO_DIR, DENO_DISABLE_NODE_SHIM: "1", DENO_NO_UPDATE_CHECK: "1" };
+/**
+ * Bundles the checkout for the launcher: the pinned esbuild fetched into
+ * the launcher's DENO_DIR if it is not there (provideEsbuild), the bundle
+ * made with only that cache and no network (buildBundle), then kept as
+ * dist/launcher-<digest> (an identical one already there is reused).
+ */
+async function launcherBundle(): Promise<{ dir: string } | { error: string }> {
+  try {
+    await provideEsbuild(DENO_DIR);
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+  const built = await buildBundle(DIST, DENO, DENO_DIR);
+  if ("error" in built) return built;
+  const dir = `${DIST}/launcher-${(await bundleDigest(built.dir)).slice(0, 16)}`;
+  if (exists(dir)) Deno.removeSync(built.dir, { recursive: true });
+  else Deno.renameSync(built.dir, dir);
+  return { dir };
 }
 
 /**
- * `--prefetch`: fills the launcher's Deno cache with the bundler (esbuild,
- * which `deno bundle` fetches from npm on first use) by making a bundle
- * that is thrown away, so that a later install needs no network. The test
- * gate runs it before the suite, which runs without a network.
+ * `--prefetch`: puts the pinned esbuild into the launcher's Deno cache, so
+ * that a later install needs no network. The test gate runs it before the
+ * suite, which runs without a network.
  */
-function prefetch(): string {
-  Deno.mkdirSync(DENO_DIR, { recursive: true });
-  const dir = Deno.makeTempDirSync({ prefix: "tinyo-prefetch-" });
+async function prefetch(): Promise<string> {
   try {
-    const error = buildBundle(`${dir}/bundle`, DENO, bundleEnv());
-    if (error !== undefined) throw new InstallError(`Cannot fetch the bundler: ${error}`);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
+    await provideEsbuild(DENO_DIR);
+  } catch (err) {
+    throw new InstallError(`Cannot fetch the bundler: ${(err as Error).message}`);
   }
-  return `tinyo: the launcher's Deno cache holds the bundler (${DENO_DIR})`;
+  return `tinyo: the launcher's Deno cache holds the pinned esbuild (${DENO_DIR})`;
 }
 
 function uninstall(prefix: string): string {
@@ -366,7 +353,7 @@ function uninstall(prefix: string): string {
   return `tinyo: removed ${target} (the launcher of ${found.checkout})`;
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let values: { prefix?: string; force?: boolean; uninstall?: boolean; prefetch?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
@@ -400,17 +387,17 @@ function main(): number {
     }
   }
   const line = values.prefetch
-    ? prefetch()
+    ? await prefetch()
     : values.uninstall
     ? uninstall(prefix)
-    : install(prefix, values.force ?? false);
+    : await install(prefix, values.force ?? false);
   // deno-lint-ignore no-console
   console.log(line);
   return 0;
 }
 
 try {
-  Deno.exit(main());
+  Deno.exit(await main());
 } catch (err) {
   const message = err instanceof InstallError
     ? err.message

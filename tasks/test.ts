@@ -29,8 +29,8 @@ await step("type check", ["check", "main.ts", "tasks/", "tests/"]);
 await step("module boundaries", ["run", "--allow-read", "tasks/check_boundaries.ts"]);
 {
   // The suite runs without a network (below); `deno task install` bundles
-  // tinyo for its launcher with esbuild, which Deno fetches from npm on first
-  // use: fetch it now. Offline, the install tests will say so.
+  // tinyo for its launcher with a pinned esbuild from npm (tasks/build.ts):
+  // fetch and check it now. Offline, the install tests will say so.
   const args = ["run", "--allow-all", "tasks/install.ts", "--prefetch"];
   // deno-lint-ignore no-console
   console.log(`\n== the bundler for the install launcher: deno ${args.join(" ")}`);

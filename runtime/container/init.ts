@@ -605,7 +605,12 @@ export function initMain(): never {
     const fifoFd = boot.execFifo === undefined ? -1 : processCalls.open(boot.execFifo, O.PATH | O.CLOEXEC);
     // Every libc function the init needs inside the container, bound while
     // the host's files are still the filesystem (ffi/syscalls.ts).
-    processCalls.bindContainerCalls(hooksOf(spec, "startContainer").length > 0);
+    processCalls.bindContainerCalls({
+      hooks: hooksOf(spec, "startContainer").length > 0,
+      terminal: boot.consoleSocket !== undefined,
+      attributes: spec.process?.user.umask !== undefined || spec.linux?.personality !== undefined ||
+        spec.process?.ioPriority !== undefined,
+    });
     if (timelineState.on) mark("spec loaded");
     const plan = setupContainer(linuxSyscalls, spec, boot, { lastCap, syncFd });
     // Changing the uid or dropping capabilities reset "dumpable" to the

@@ -32,7 +32,15 @@ export function startEarlyInit(): void {
   const init = spawnInit({ bootstrap: { later: true }, pidNamespace: true, newMountNamespace: true });
   // In the same turn as the spawn: Deno reaps a child only when the event
   // loop polls its status, so the pid is still this child's.
-  early = { ...init, bootstrapFd: init.bootstrapFd!, pidfd: pidCalls.pidfdOpen(init.child.pid) };
+  let pidfd: number;
+  try {
+    pidfd = pidCalls.pidfdOpen(init.child.pid);
+  } catch (err) {
+    for (const fd of [init.bootstrapFd!, init.syncFd]) processCalls.close(fd);
+    init.child.kill("SIGKILL");
+    throw err;
+  }
+  early = { ...init, bootstrapFd: init.bootstrapFd!, pidfd };
   if (timelineState.on) mark("early init spawned");
 }
 

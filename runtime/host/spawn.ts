@@ -75,7 +75,7 @@ export type InheritedFds = number[];
 export function initCommand(): { path: string; args: string[] } {
   const path = Deno.execPath();
   if (Deno.build.standalone) return { path, args: ["init"] };
-  // main.ts records its URL (the bundle's, when it runs from dist/tinyo.js);
+  // main.ts records its URL (the bundle's main.js, when it runs from one);
   // tests that spawn an init from their own process have no entry of their own.
   const entry = (globalThis as { tinyoEntry?: string }).tinyoEntry ??
     new URL("../../main.ts", import.meta.url).href;
@@ -199,7 +199,11 @@ export function spawnInit(
     if (inheritFd >= 0) processCalls.close(inheritFd);
     for (const fd of passed) processCalls.close(fd);
   }
-  moveToCgroup(child.pid, options.cgroupProcs ?? []);
+  // Move the init into its cgroup now, in the background, while it starts
+  // (see joinCgroup in init.ts, which checks and finishes the job).
+  for (const procs of options.cgroupProcs ?? []) {
+    Deno.writeTextFile(procs, String(child.pid)).catch(() => {});
+  }
   return { child, syncFd: readFd, ...(bootstrapFd === undefined ? {} : { bootstrapFd }) };
 }
 
@@ -229,15 +233,5 @@ function goHome(pidNs: number, mntNs: number, cwdFd: number): void {
     // deno-lint-ignore no-console
     console.error(`tinyo: ${(err as Error).message}`);
     Deno.exit(125);
-  }
-}
-
-/**
- * Moves the init into its cgroup, in the background, while it starts (see
- * joinCgroup in init.ts, which checks and finishes the job).
- */
-function moveToCgroup(pid: number, cgroupProcs: readonly string[]): void {
-  for (const procs of cgroupProcs) {
-    Deno.writeTextFile(procs, String(pid)).catch(() => {});
   }
 }

@@ -21,10 +21,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { rootSkipReason } from "../helpers/tinyo.ts";
+import { buildBundle, ESBUILD } from "../../tasks/build.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const INSTALL = `${ROOT}tasks/install.ts`;
-const BUNDLE = `${ROOT}dist/launcher-bundle`;
+/** The launcher's bundles: dist/launcher-<digest>/main.js (tasks/install.ts). */
+const BUNDLE_ENTRY = new RegExp(`'(${ROOT}dist/launcher-[0-9a-f]{16}/main\\.js)' "\\$@"\\n`);
 /** ../shared/oci beside the checkout (the CI layout: <parent>/main and <parent>/shared). */
 const SHARED_OCI = fileURLToPath(new URL("../../../shared/oci/", import.meta.url));
 const PODMAN_SMOKE = `${SHARED_OCI}podman-smoke.sh`;
@@ -266,14 +268,14 @@ Deno.test("`deno task install` writes the launcher atomically, again, refuses ot
     // It runs a bundle of the checkout (tasks/build.ts), made at install time.
     assert.match(
       first.stdout,
-      /^tinyo: installed .*\/tinyo -> .*\/launcher-bundle\/main\.js \(deno [^)]*\)\n$/,
+      /^tinyo: installed .*\/tinyo -> .*\/launcher-[0-9a-f]{16}\/main\.js \(deno [^)]*\)\n$/,
     );
     const info = Deno.lstatSync(target);
     assert.ok(info.isFile);
     assert.equal((info.mode ?? 0) & 0o7777, 0o755);
     const text = Deno.readTextFileSync(target);
     assert.ok(text.startsWith("#!/bin/sh\n# tinyo launcher: "), text);
-    assert.ok(text.includes(`'${BUNDLE}/main.js' "$@"\n`), text);
+    assert.match(text, BUNDLE_ENTRY);
     assert.deepEqual([...Deno.readDirSync(prefix)].map((e) => e.name), ["tinyo"]); // no temporary file left
 
     const again = installTask(["--prefix", prefix]);
@@ -308,6 +310,27 @@ Deno.test("`deno task install` writes the launcher atomically, again, refuses ot
   }
 });
 
+Deno.test("the install bundle runs only the pinned esbuild: a planted one is refused, never run", async () => {
+  const denoDir = Deno.makeTempDirSync({ prefix: "tinyo-denodir-" });
+  const marker = `${denoDir}/ran`;
+  try {
+    const planted = `${denoDir}/${ESBUILD.inDenoDir}`;
+    Deno.mkdirSync(planted.slice(0, planted.lastIndexOf("/")), { recursive: true });
+    Deno.writeTextFileSync(planted, `#!/bin/sh\ntouch '${marker}'\nexit 1\n`, { mode: 0o755 });
+    const built = await buildBundle(denoDir, Deno.execPath(), denoDir);
+    assert.ok("error" in built, "a bundle was made with a planted esbuild");
+    assert.match(built.error, /pinned esbuild/);
+    assert.ok(!exists(marker), "the planted esbuild ran");
+    assert.deepEqual(
+      [...Deno.readDirSync(denoDir)].map((e) => e.name).sort(),
+      ["dl"],
+      "no bundle directory left",
+    );
+  } finally {
+    Deno.removeSync(denoDir, { recursive: true });
+  }
+});
+
 Deno.test("the launcher passes argv, stdio, exit status and extra descriptors through, with no environment", async () => {
   const tmp = Deno.makeTempDirSync({ prefix: "tinyo-launcher-" });
   try {
@@ -327,8 +350,7 @@ Deno.exit(7);
     );
     const probeLauncher = `${tmp}/probe-launcher`;
     const text = Deno.readTextFileSync(launcher);
-    const entry = `'${BUNDLE}/main.js'`;
-    assert.ok(text.includes(entry));
+    const entry = `'${BUNDLE_ENTRY.exec(text)![1]}'`;
     Deno.writeTextFileSync(probeLauncher, text.replace(entry, `'${probe}'`), { mode: 0o755 });
     Deno.chmodSync(probeLauncher, 0o755);
     Deno.writeTextFileSync(`${tmp}/fd`, "x");
